@@ -1,0 +1,162 @@
+"""Offline import: ClinicalTrials.gov study JSON from files, JSON arrays and ZIP downloads, streamed in batches.
+
+A JSON array (the site's "download as JSON") is decoded one element at a time, so a file of any size is never held
+in memory whole; a ZIP is read one member at a time. Each study keeps its own bytes as its snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harvest.ctgov import SOURCE, study_nct_id
+from harvest.errors import ParseError
+from harvest.http import Fetched
+
+from . import ingest
+
+CHUNK = 1 << 20
+BATCH = 500
+_decoder = json.JSONDecoder()
+
+
+@dataclass
+class ImportSummary:
+    read: int = 0
+    stored: int = 0
+    unchanged: int = 0
+    failed: list[str] = field(default_factory=list)
+    other_files: list[Path] = field(default_factory=list)
+
+
+def iter_json_array(stream, name: str) -> Iterator[tuple[str, int]]:
+    """Yield (raw text, end offset in characters) of each element of the JSON array read from text `stream`."""
+    buffer, offset, started = "", 0, False
+    while True:
+        chunk = stream.read(CHUNK)
+        buffer += chunk
+        position = 0
+        while True:
+            while position < len(buffer) and buffer[position] in " \t\r\n,":
+                position += 1
+            if not started and position < len(buffer):
+                if buffer[position] != "[":
+                    raise ParseError(SOURCE.name, name, "file is not a JSON array")
+                started, position = True, position + 1
+                continue
+            if position < len(buffer) and buffer[position] == "]":
+                return
+            try:
+                _, end = _decoder.raw_decode(buffer, position)
+            except ValueError:
+                if not chunk:
+                    raise ParseError(SOURCE.name, name, f"malformed or truncated JSON near character {offset + position}") from None
+                break
+            yield buffer[position:end], offset + end
+            position = end
+        offset += position
+        buffer = buffer[position:]
+        if not chunk and not buffer.strip():
+            raise ParseError(SOURCE.name, name, "JSON array is not closed (truncated file?)")
+
+
+def _first_char(path: Path) -> str:
+    with open(path, encoding="utf-8-sig", errors="replace") as stream:
+        while char := stream.read(1):
+            if not char.isspace():
+                return char
+    return ""
+
+
+def _mtime(path: Path) -> str:
+    return datetime.fromtimestamp(os.path.getmtime(path), timezone.utc).isoformat(timespec="seconds")
+
+
+def study_response(raw: bytes, url: str, fetched_at: str, where: str) -> Fetched:
+    """A file-backed 'response' for one study, keyed by its NCT ID; ParseError if the bytes are not a study."""
+    try:
+        nct = study_nct_id(json.loads(raw))
+    except ValueError as exc:
+        raise ParseError(SOURCE.name, where, f"not valid JSON ({exc})") from None
+    if not nct:
+        raise ParseError(SOURCE.name, where, "JSON is not a ClinicalTrials.gov study")
+    return Fetched(SOURCE.name, nct, url, None, raw, "application/json", fetched_at)
+
+
+def iter_studies(path: Path) -> Iterator[tuple[bytes, str, str, str, int]]:
+    """(raw bytes, url, fetched_at, where, bytes consumed) for each element of a study file, ZIP or array."""
+    url, fetched_at = path.resolve().as_uri(), _mtime(path)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.filename.endswith(".json"):
+                    raw = archive.read(info)
+                    yield raw, f"{url}!/{info.filename}", fetched_at, f"{path}!/{info.filename}", info.compress_size
+        return
+    if _first_char(path) == "[":
+        with open(path, encoding="utf-8-sig") as stream:
+            consumed = 0
+            for i, (text, end) in enumerate(iter_json_array(stream, str(path))):
+                yield text.encode(), f"{url}#{i}", fetched_at, f"{path}[{i}]", end - consumed
+                consumed = end
+        return
+    raw = path.read_bytes()
+    yield raw, url, fetched_at, str(path), len(raw)
+
+
+def is_study_file(path: Path) -> bool:
+    """True for a ZIP, a JSON array, or a JSON object that looks like a study (by a cheap look at its head)."""
+    if zipfile.is_zipfile(path):
+        return True
+    if path.suffix.lower() != ".json":
+        return False
+    first = _first_char(path)
+    if first == "[":
+        return True
+    with open(path, "rb") as stream:
+        head = stream.read(4096)
+    return first == "{" and b'"protocolSection"' in head
+
+
+def import_studies(db, paths: list[Path], progress=None) -> ImportSummary:
+    """Import every study in `paths` (files or folders), in transactions of up to BATCH studies."""
+    summary, batch = ImportSummary(), []
+
+    def flush():
+        stored = ingest.save_studies(db, batch)
+        summary.stored += len(stored)
+        summary.unchanged += len(batch) - len(stored)
+        batch.clear()
+
+    for path in _expand(paths):
+        if not is_study_file(path):
+            summary.other_files.append(path)
+            continue
+        try:
+            for raw, url, fetched_at, where, consumed in iter_studies(path):
+                summary.read += 1
+                if progress:
+                    progress(consumed)
+                try:
+                    batch.append(ingest.study_document(study_response(raw, url, fetched_at, where)))
+                except ParseError as exc:
+                    summary.failed.append(str(exc))
+                if len(batch) >= BATCH:
+                    flush()
+        except ParseError as exc:
+            summary.failed.append(str(exc))
+        flush()
+    return summary
+
+
+def _expand(paths: list[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            yield path

@@ -1,0 +1,52 @@
+"""From harvested responses to stored documents: parse, attach provenance and history, save."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from harvest import ctgov
+from harvest.http import Fetched
+
+from . import history, store
+from .identity import article_id
+
+# Tables whose rows a study document owns entirely, by NCT ID.
+STUDY_TABLES = ("conditions", "keywords", "arms", "interventions", "arm_interventions", "locations",
+                "trial_references", "baseline_measurements", "adverse_events", "participant_flow")
+
+
+def study_document(fetched: Fetched) -> store.Document:
+    """A ClinicalTrials.gov response as a Document (ParseError if it is not a study)."""
+    rows = ctgov.parse_study(fetched.body, fetched.key)
+    nct = rows["trials"][0]["nct_id"]
+    rows["article_trials"] = [
+        {"article_id": article_id(pmid=ref["pmid"]), "nct_id": nct, "evidence": "registry reference",
+         "path": ref["path"]}
+        for ref in rows["trial_references"] if ref["pmid"]
+    ]
+    replaces = {table: {"nct_id": nct} for table in STUDY_TABLES}
+    replaces |= {"endpoints": {"subject": nct, "source": "registry"}, "results": {"subject": nct, "source": "registry"},
+                 "article_trials": {"nct_id": nct, "evidence": "registry reference"}}
+    return store.Document(fetched, rows, replaces)
+
+
+def save_studies(db: sqlite_utils.Database, documents: list[store.Document]) -> list[str]:
+    """Store study documents in one transaction, with a `trial_versions` row for each new or changed record.
+
+    A document whose body is the one the KB already holds for that trial is skipped. Returns the NCT IDs stored.
+    """
+    nct_ids = [doc.rows["trials"][0]["nct_id"] for doc in documents]
+    latest = history.latest_versions(db, nct_ids)
+    changed = []
+    for nct, doc in zip(nct_ids, documents):
+        previous = latest.get(nct)
+        snapshot = store.snapshot_row(doc.snapshot)
+        if previous and previous["sha256"] == snapshot["sha256"]:
+            continue
+        trial = doc.rows["trials"][0]
+        doc.rows["trial_versions"] = [history.next_version(db, previous, nct, doc.snapshot.body, snapshot,
+                                                           trial["last_update_posted"])]
+        latest[nct] = doc.rows["trial_versions"][0]
+        changed.append(doc)
+    store.save(db, changed)
+    return [doc.rows["trials"][0]["nct_id"] for doc in changed]

@@ -1,0 +1,182 @@
+"""The schema, declared as data and applied idempotently through sqlite-utils `Migrations`.
+
+Table names are a contract (Datasette pages, canned queries and users' SQL rely on them): see DESIGN.md.
+Each table lists its columns, primary key and indexes; `ensure_shape` creates what is missing and adds new columns.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+T, I, F, B = str, int, float, bytes
+
+# name: (columns, primary key, indexed columns)
+TABLES: dict[str, tuple[dict, tuple, list]] = {
+    "snapshots": (
+        {"id": T, "source": T, "key": T, "url": T, "fetched_at": T, "status": I, "content_type": T,
+         "sha256": T, "size": I, "body": B},
+        ("id",), [("source", "key")],
+    ),
+    "trials": (
+        {"nct_id": T, "org_study_id": T, "brief_title": T, "official_title": T, "acronym": T,
+         "overall_status": T, "why_stopped": T, "study_type": T, "phase": T, "allocation": T,
+         "intervention_model": T, "primary_purpose": T, "masking": T, "enrollment": I, "enrollment_type": T,
+         "start_date": T, "start_date_type": T, "primary_completion_date": T, "primary_completion_date_type": T,
+         "completion_date": T, "completion_date_type": T, "first_submitted": T, "first_posted": T,
+         "last_update_submitted": T, "last_update_posted": T, "results_first_posted": T,
+         "sponsor": T, "sponsor_class": T, "collaborators": T, "has_results": I,
+         "brief_summary": T, "detailed_description": T, "eligibility_criteria": T, "sex": T,
+         "minimum_age": T, "maximum_age": T, "healthy_volunteers": I, "std_ages": T,
+         "registry_state": T, "alias_of": T, "snapshot_id": T},
+        ("nct_id",), ["overall_status", "phase", "study_type", "snapshot_id", "last_update_posted"],
+    ),
+    "trial_versions": (
+        {"nct_id": T, "version": I, "observed_at": T, "last_update_posted": T, "sha256": T, "snapshot_id": T,
+         "changed_fields": T},
+        ("nct_id", "version"), [],
+    ),
+    "conditions": ({"nct_id": T, "position": I, "condition": T, "path": T}, ("nct_id", "position"), ["condition"]),
+    "keywords": ({"nct_id": T, "position": I, "keyword": T, "path": T}, ("nct_id", "position"), ["keyword"]),
+    "arms": (
+        {"nct_id": T, "position": I, "label": T, "type": T, "description": T, "path": T},
+        ("nct_id", "position"), [],
+    ),
+    "interventions": (
+        {"nct_id": T, "position": I, "type": T, "name": T, "description": T, "other_names": T, "path": T},
+        ("nct_id", "position"), ["name"],
+    ),
+    "arm_interventions": (
+        {"nct_id": T, "arm_label": T, "intervention": T, "path": T},
+        ("nct_id", "arm_label", "intervention"), [],
+    ),
+    "locations": (
+        {"nct_id": T, "position": I, "facility": T, "city": T, "state": T, "country": T, "status": T, "path": T},
+        ("nct_id", "position"), ["country"],
+    ),
+    "trial_references": (
+        {"nct_id": T, "position": I, "pmid": T, "type": T, "citation": T, "path": T},
+        ("nct_id", "position"), ["pmid"],
+    ),
+    "endpoints": (
+        {"id": T, "subject": T, "source": T, "kind": T, "position": I, "measure": T, "description": T,
+         "time_frame": T, "matched_to": T, "snapshot_id": T, "path": T, "span_start": I, "span_end": I,
+         "source_text": T},
+        ("id",), [("subject", "source"), "matched_to"],
+    ),
+    "results": (
+        {"id": T, "subject": T, "source": T, "kind": T, "measure": T, "group": T, "category": T,
+         "timepoint": T, "n": I, "statistic": T, "value": T, "value_num": F, "decimals": I,
+         "dispersion_type": T, "dispersion": T, "lower": T, "upper": T, "ci_pct": T, "ci_sides": T, "unit": T,
+         "p_text": T, "p_relation": T, "p_value": F, "method": T, "groups_compared": T, "role": T, "pair": I,
+         "snapshot_id": T, "path": T, "span_start": I, "span_end": I, "source_text": T},
+        ("id",), [("subject", "source"), "statistic"],
+    ),
+    "baseline_measurements": (
+        {"id": T, "nct_id": T, "measure": T, "param_type": T, "dispersion_type": T, "unit": T, "class": T,
+         "category": T, "group_id": T, "group": T, "value": T, "spread": T, "lower": T, "upper": T, "path": T},
+        ("id",), ["nct_id"],
+    ),
+    "adverse_events": (
+        {"id": T, "nct_id": T, "seriousness": T, "term": T, "organ_system": T, "group_id": T, "group": T,
+         "num_events": I, "num_affected": I, "num_at_risk": I, "path": T},
+        ("id",), ["nct_id", "term"],
+    ),
+    "participant_flow": (
+        {"id": T, "nct_id": T, "period": T, "kind": T, "type": T, "group_id": T, "group": T, "count": T,
+         "path": T},
+        ("id",), ["nct_id"],
+    ),
+    "articles": (
+        {"article_id": T, "pmid": T, "pmcid": T, "doi": T, "title": T, "journal": T, "journal_iso": T,
+         "issn": T, "year": I, "volume": T, "issue": T, "pages": T, "pub_date": T, "epub_date": T,
+         "language": T, "publication_types": T, "mesh": T, "keywords": T, "license": T, "abstract": T,
+         "full_text_url": T, "sources": T},
+        ("article_id",), ["pmid", "doi", "pmcid"],
+    ),
+    "abstract_sections": (
+        {"article_id": T, "position": I, "label": T, "category": T, "text": T, "span_start": I, "span_end": I,
+         "snapshot_id": T, "path": T},
+        ("article_id", "position"), [],
+    ),
+    "authors": (
+        {"author_id": T, "family": T, "given": T, "initials": T, "display_name": T, "orcid": T,
+         "collective": I},
+        ("author_id",), ["family", "orcid"],
+    ),
+    "affiliations": (
+        {"affiliation_id": T, "name": T, "department": T, "institution": T, "country": T},
+        ("affiliation_id",), ["institution", "country"],
+    ),
+    "article_authors": (
+        {"article_id": T, "author_id": T, "position": I, "sources": T},
+        ("article_id", "author_id"), ["author_id"],
+    ),
+    "author_affiliations": (
+        {"article_id": T, "author_id": T, "affiliation_id": T, "sources": T},
+        ("article_id", "author_id", "affiliation_id"), ["author_id", "affiliation_id"],
+    ),
+    "article_trials": (
+        {"article_id": T, "nct_id": T, "evidence": T, "snapshot_id": T, "path": T},
+        ("article_id", "nct_id", "evidence"), ["nct_id"],
+    ),
+    "article_sources": (
+        {"article_id": T, "source": T, "snapshot_id": T, "fields": T},
+        ("article_id", "source"), [],
+    ),
+    "article_disagreements": (
+        {"article_id": T, "field": T, "values": T},
+        ("article_id", "field"), [],
+    ),
+    "regimen": (
+        {"id": T, "subject": T, "source": T, "drug": T, "dose": T, "dose_num": F, "unit": T, "route": T,
+         "frequency": T, "days": T, "cycles": T, "n_cycles": I, "cycle_length_days": I, "dose_per_cycle": F,
+         "drug_course_total": F, "snapshot_id": T, "path": T, "span_start": I, "span_end": I, "source_text": T},
+        ("id",), [("subject", "source"), "drug"],
+    ),
+    "checks": (
+        {"id": T, "subject": T, "kind": T, "inputs": T, "reported": T, "recomputed": T, "methods_fit": T,
+         "verdict": T, "decision_error": I, "detail": T, "uses": T},
+        ("id",), ["subject", "verdict", "kind"],
+    ),
+}
+
+FTS = {
+    "articles": ["title", "abstract"],
+    "trials": ["brief_title", "official_title", "brief_summary"],
+    "endpoints": ["measure", "description"],
+}
+
+migrations = Migrations("trial-kb")
+
+
+@migrations()
+def m001_tables(db: sqlite_utils.Database) -> None:
+    """Create every table, index and full-text index declared above."""
+    ensure_shape(db)
+
+
+def ensure_shape(db: sqlite_utils.Database) -> None:
+    """Create missing tables, columns, indexes and FTS tables; never drops anything."""
+    for name, (columns, pk, indexes) in TABLES.items():
+        table = db[name]
+        if not table.exists():
+            table.create(columns, pk=pk[0] if len(pk) == 1 else pk)
+        else:
+            for column, kind in columns.items():
+                if column not in table.columns_dict:
+                    table.add_column(column, kind)
+        for index in indexes:
+            table.create_index([index] if isinstance(index, str) else list(index), if_not_exists=True)
+    for name, columns in FTS.items():
+        if not db[f"{name}_fts"].exists():
+            db[name].enable_fts(columns, create_triggers=True, tokenize="porter")
+
+
+def open_db(path: str) -> sqlite_utils.Database:
+    """Open (or create) the KB at `path` in WAL mode with every migration applied."""
+    db = sqlite_utils.Database(path)
+    db.enable_wal()
+    db.execute("PRAGMA busy_timeout = 30000")
+    migrations.apply(db)
+    return db
