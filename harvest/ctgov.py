@@ -294,7 +294,7 @@ def _outcome_results(nct: str, results: dict) -> list[dict]:
                     group_id = str(meas.get("groupId"))
                     rows.append({
                         **common, "id": f"{nct}/registry/{path}", "kind": "outcome", "path": path,
-                        "group": groups.get(group_id, group_id), "category": category,
+                        "group": groups.get(group_id) or group_id, "category": category,
                         "n": _int(denoms.get(group_id)), "statistic": _text(om.get("paramType")),
                         "value": _text(meas.get("value")), "dispersion_type": _text(om.get("dispersionType")),
                         "dispersion": _text(meas.get("spread")), "lower": _text(meas.get("lowerLimit")),
@@ -307,7 +307,7 @@ def _outcome_results(nct: str, results: dict) -> list[dict]:
                                                           "groupDescription")]
             rows.append({
                 **common, "id": f"{nct}/registry/{path}", "kind": "analysis", "path": path, "unit": None,
-                "group": " vs ".join(groups.get(g, g) for g in ids) or None,
+                "group": " vs ".join(groups.get(g) or g for g in ids) or None,
                 "groups_compared": json.dumps(ids) if ids else None,
                 "statistic": _text(analysis.get("paramType")), "value": _text(analysis.get("paramValue")),
                 "dispersion_type": _text(analysis.get("dispersionType")),
@@ -336,7 +336,7 @@ def _baseline(nct: str, results: dict) -> list[dict]:
                         "dispersion_type": _text(measure.get("dispersionType")),
                         "unit": _text(measure.get("unitOfMeasure")), "class": _text(cls.get("title")),
                         "category": _text(cat.get("title")), "group_id": group_id,
-                        "group": groups.get(group_id, group_id), "value": _text(meas.get("value")),
+                        "group": groups.get(group_id) or group_id, "value": _text(meas.get("value")),
                         "spread": _text(meas.get("spread")), "lower": _text(meas.get("lowerLimit")),
                         "upper": _text(meas.get("upperLimit")), "path": path,
                     })
@@ -355,7 +355,7 @@ def _adverse_events(nct: str, results: dict) -> list[dict]:
                 rows.append({
                     "id": f"{nct}/{path}", "nct_id": nct, "seriousness": seriousness, "term": _text(event.get("term")),
                     "organ_system": _text(event.get("organSystem")), "group_id": group_id,
-                    "group": groups.get(group_id, group_id), "num_events": _int(stat.get("numEvents")),
+                    "group": groups.get(group_id) or group_id, "num_events": _int(stat.get("numEvents")),
                     "num_affected": _int(stat.get("numAffected")), "num_at_risk": _int(stat.get("numAtRisk")),
                     "path": path,
                 })
@@ -374,7 +374,7 @@ def _participant_flow(nct: str, results: dict) -> list[dict]:
                     group_id = str(count.get("groupId"))
                     rows.append({
                         "id": f"{nct}/{path}", "nct_id": nct, "period": _text(period.get("title")), "kind": kind,
-                        "type": _text(item.get("type")), "group_id": group_id, "group": groups.get(group_id, group_id),
+                        "type": _text(item.get("type")), "group_id": group_id, "group": groups.get(group_id) or group_id,
                         "count": _text(count.get("numSubjects")), "path": path,
                     })
     return rows

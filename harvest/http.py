@@ -20,11 +20,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from .errors import NotFound, UpstreamError
 
 VERSION = "0.1.0"
+RETRY_STATUSES = (429, 500, 502, 503, 504)
 SECRET_PARAMS = {"api_key", "email", "mailto", "apikey", "key"}
 
 
@@ -40,6 +42,11 @@ class Source:
     @property
     def base_url(self) -> str:
         return os.environ.get(self.env, self.default_url).rstrip("/")
+
+    @property
+    def rate(self) -> float:
+        """Requests per second; KB_<SOURCE>_RATE overrides it (e.g. for a local mirror)."""
+        return float(os.environ.get(self.env.removesuffix("_URL") + "_RATE", self.per_second))
 
 
 CTGOV = Source("ClinicalTrials.gov", "KB_CTGOV_URL", "https://clinicaltrials.gov/api/v2", 50 / 60)
@@ -112,7 +119,7 @@ def _session(retries: int, backoff: float, agent: str) -> requests.Session:
     retry = _CappedRetry(
         total=retries,
         backoff_factor=backoff,
-        status_forcelist=(429, 500, 502, 503, 504),
+        status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET"}),
         respect_retry_after_header=True,
         raise_on_status=False,
@@ -134,27 +141,28 @@ def get(source: Source, key: str, path: str = "", params: dict | None = None, ac
     global request_count
     url = source.base_url + path
     timeout = (float(os.environ.get("KB_CONNECT_TIMEOUT", "10")), float(os.environ.get("KB_READ_TIMEOUT", "60")))
-    _throttle.wait(urlsplit(url).netloc, source.per_second)
+    _throttle.wait(urlsplit(url).netloc, source.rate)
     request_count += 1
     try:
         session = _session(int(os.environ.get("KB_RETRIES", "5")), float(os.environ.get("KB_BACKOFF", "1")),
                            user_agent())
         response = session.get(url, params=params, timeout=timeout, headers={"Accept": accept} if accept else {})
         body = response.content
-    except requests.exceptions.RetryError as exc:
-        raise UpstreamError(source.name, key, f"gave up after retries ({_reason(exc)})") from None
     except requests.exceptions.Timeout:
         raise UpstreamError(source.name, key, f"timed out after {timeout[1]:g} s") from None
+    except requests.exceptions.ConnectionError as exc:
+        if isinstance(getattr(exc.args[0] if exc.args else None, "reason", None), ReadTimeoutError):
+            raise UpstreamError(source.name, key, f"timed out after {timeout[1]:g} s") from None
+        raise UpstreamError(source.name, key, f"connection to {urlsplit(url).netloc} failed") from None
     except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
         raise UpstreamError(source.name, key, f"truncated or undecodable response ({_reason(exc)})") from None
-    except requests.exceptions.ConnectionError:
-        raise UpstreamError(source.name, key, f"cannot connect to {urlsplit(url).netloc}") from None
     except requests.exceptions.RequestException as exc:
         raise UpstreamError(source.name, key, f"request failed ({_reason(exc)})") from None
     if response.status_code == 404:
         raise NotFound(source.name, key, f"HTTP 404 from {public_url(response.url)}")
     if response.status_code >= 400:
-        raise UpstreamError(source.name, key, f"HTTP {response.status_code} from {public_url(response.url)}")
+        retried = " after retries" if response.status_code in RETRY_STATUSES else ""
+        raise UpstreamError(source.name, key, f"HTTP {response.status_code} from {public_url(response.url)}{retried}")
     return Fetched(
         source=source.name,
         key=key,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from .schema import open_db
 
 DEFAULT_NCT = "NCT02193698"
 OFFLINE_DIR = Path(__file__).parent / "data" / "offline"
+METADATA = Path(__file__).parent.parent / "metadata.yml"
 db_option = click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(dir_okay=False),
                          help="SQLite file of the knowledge base.")
 
@@ -86,3 +88,22 @@ def _import(paths: list[Path], db_path: str, what: str):
                f"{len(summary.failed)} failed.")
     if summary.failed:
         sys.exit(1)
+
+
+@cli.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on (0 picks a free one).")
+def serve(db_path, host, port):
+    """Serve the KB in Datasette with its metadata, read-only, with a SQL time limit.
+
+    Example: kb serve --db kb.db --port 8001
+    """
+    if not Path(db_path).exists():
+        fail(f"no knowledge base at {db_path}: run `kb build` first", 2)
+    open_db(db_path).close()
+    click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    command = [sys.executable, "-m", "datasette", "serve", db_path, "--host", host, "--port", str(port),
+               "--metadata", str(METADATA), "--setting", "sql_time_limit_ms", "3000",
+               "--setting", "default_allow_sql", "on"]
+    os.execv(sys.executable, command)

@@ -1,0 +1,121 @@
+"""`kb build` and `kb import` end to end: what is stored, and that failures leave the database as it was."""
+
+import json
+import zipfile
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from kb.cli import cli
+from kb.schema import open_db
+
+from .conftest import Reply, db_dump, fixture_bytes, fixture_path
+
+BULK = fixture_path("ctgov", "v2_bulk_ctg-studies_nsclc_100studies_nsclcbench.json")
+STUDY = fixture_bytes("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_every_command_explains_itself_with_an_example():
+    def walk(command, path):
+        yield path, command
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, path + [name])
+
+    for path, command in walk(cli, []):
+        result = run(*path, "--help")
+        assert result.exit_code == 0, path
+        assert "Example:" in result.output, f"kb {' '.join(path)} --help has no example"
+
+
+def test_bad_identifier_exits_2_and_creates_nothing(tmp_path, server):
+    db = tmp_path / "kb.db"
+    result = run("build", "--nct", "NCT123", "--db", str(db))
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "NCT123" in result.output and "8 digits" in result.output
+    assert not db.exists() and server.requests == []
+
+
+def test_build_stores_a_study_with_provenance(tmp_path, server):
+    server.route("/ctgov/studies/NCT00791778", Reply(200, STUDY))
+    db_path = tmp_path / "kb.db"
+    assert run("build", "--nct", "NCT00791778", "--db", str(db_path)).exit_code == 0
+    db = open_db(str(db_path))
+    trial = db["trials"].get("NCT00791778")
+    snapshot = db["snapshots"].get(trial["snapshot_id"])
+    assert snapshot["body"] == STUDY and snapshot["status"] == 200 and snapshot["url"].startswith(server.url)
+    assert snapshot["sha256"] == __import__("hashlib").sha256(STUDY).hexdigest()
+    row = next(db["results"].rows_where("kind = 'analysis'", limit=1))
+    node = json.loads(snapshot["body"])
+    for step in row["path"].replace("]", "").replace("[", ".").split("."):
+        node = node[int(step)] if step.isdigit() else node[step]
+    assert node["paramValue"] == row["value"] and row["snapshot_id"] == snapshot["id"]
+    assert list(db["trial_versions"].rows)[0]["version"] == 1
+    assert db["article_trials"].get(("pmid:23591401", "NCT00791778", "registry reference"))
+
+
+@pytest.mark.parametrize("reply", [Reply(404, b"{}"), Reply(500, b"down"), Reply(200, b'{"not": "a study"}'),
+                                   Reply(200, STUDY, truncate=True), Reply(429, b"", {"Retry-After": "0"})])
+def test_failed_build_leaves_the_database_as_it_was(tmp_path, server, monkeypatch, reply):
+    monkeypatch.setenv("KB_RETRIES", "1")
+    db_path = tmp_path / "kb.db"
+    assert run("import", str(fixture_path("ctgov", "v2_study_NCT00973089_aact.json")), "--db", str(db_path)).exit_code == 0
+    before = db_dump(db_path)
+    server.route("/ctgov/studies/NCT00791778", reply)
+    result = run("build", "--nct", "NCT00791778", "--db", str(db_path))
+    assert result.exit_code == 1
+    assert "NCT00791778" in result.output
+    assert db_dump(db_path) == before
+
+
+def test_rebuild_gives_the_same_database(tmp_path, server):
+    server.route("/ctgov/studies/NCT00791778", Reply(200, STUDY))
+    db_path = tmp_path / "kb.db"
+    run("build", "--nct", "NCT00791778", "--db", str(db_path))
+    first = db_dump(db_path)
+    assert "unchanged" in run("build", "--nct", "NCT00791778", "--db", str(db_path)).output
+    assert db_dump(db_path) == first
+
+
+def test_import_of_the_100_study_download(tmp_path):
+    db_path = tmp_path / "kb.db"
+    result = run("import", str(BULK), "--db", str(db_path))
+    assert result.exit_code == 0, result.output
+    assert "100 studies read, 100 stored" in result.output
+    db = open_db(str(db_path))
+    assert db["trials"].count == 100 and db["snapshots"].count == 100
+    docs = [json.loads(line.rstrip(",\n")) for line in BULK.read_text().splitlines() if line.startswith("{")]
+    for doc in docs:
+        if "resultsSection" not in doc:
+            continue
+        nct = doc["protocolSection"]["identificationModule"]["nctId"]
+        measures = doc["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"]
+        expected = sum(len(m.get("analyses", [])) + sum(len(c.get("measurements", [])) for k in m.get("classes", [])
+                                                        for c in k.get("categories", [])) for m in measures)
+        assert db["results"].count_where("subject = ?", [nct]) == expected
+    first = db_dump(db_path)
+    again = run("import", str(BULK), "--db", str(db_path))
+    assert "0 stored, 100 unchanged" in again.output and db_dump(db_path) == first
+
+
+def test_import_of_a_zip_download(tmp_path):
+    archive = tmp_path / "ctg-studies.json.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for name in ("v2_study_NCT00763412_aact.json", "v2_study_NCT05594173_aact.json"):
+            z.writestr(name.split("_")[2] + ".json", fixture_bytes("ctgov", name))
+    assert run("import", str(archive), "--db", str(tmp_path / "kb.db")).exit_code == 0
+    assert {r["nct_id"] for r in open_db(str(tmp_path / "kb.db"))["trials"].rows} == {"NCT00763412", "NCT05594173"}
+
+
+def test_truncated_download_keeps_complete_studies_and_reports_the_rest(tmp_path):
+    text = BULK.read_text()
+    cut = tmp_path / "cut.json"
+    cut.write_text(text[: len(text) // 2])
+    result = run("import", str(cut), "--db", str(tmp_path / "kb.db"))
+    assert result.exit_code == 1 and "truncated" in result.output
+    stored = open_db(str(tmp_path / "kb.db"))["trials"].count
+    assert 0 < stored < 100
