@@ -13,6 +13,7 @@ from harvest.errors import BadIdentifier, HarvestError
 
 from . import ingest
 from .importer import import_studies
+from .refresh import refresh
 from .schema import open_db
 
 DEFAULT_NCT = "NCT02193698"
@@ -107,3 +108,6 @@ def serve(db_path, host, port):
                "--metadata", str(METADATA), "--setting", "sql_time_limit_ms", "3000",
                "--setting", "default_allow_sql", "on"]
     os.execv(sys.executable, command)
+
+
+cli.add_command(refresh)
