@@ -8,6 +8,7 @@ from harvest import ctgov
 from harvest.http import Fetched
 
 from . import history, store
+from .checks.intervals import P_DOMAIN, Reported
 from .identity import article_id
 
 # Tables whose rows a study document owns entirely, by NCT ID.
@@ -19,6 +20,7 @@ def study_document(fetched: Fetched) -> store.Document:
     """A ClinicalTrials.gov response as a Document (ParseError if it is not a study)."""
     rows = ctgov.parse_study(fetched.body, fetched.key)
     nct = rows["trials"][0]["nct_id"]
+    rows["results"] = [number_columns(row) for row in rows["results"]]
     rows["article_trials"] = [
         {"article_id": article_id(pmid=ref["pmid"]), "nct_id": nct, "evidence": "registry reference",
          "path": ref["path"]}
@@ -28,6 +30,15 @@ def study_document(fetched: Fetched) -> store.Document:
     replaces |= {"endpoints": {"subject": nct, "source": "registry"}, "results": {"subject": nct, "source": "registry"},
                  "article_trials": {"nct_id": nct, "evidence": "registry reference"}}
     return store.Document(fetched, rows, replaces)
+
+
+def number_columns(row: dict) -> dict:
+    """`row` with value_num, decimals, p_relation and p_value read from its texts (None where not a number)."""
+    value = Reported.parse(row["value"]) if row.get("value") is not None else None
+    p = Reported.parse(row["p_text"], domain=P_DOMAIN) if row.get("p_text") is not None else None
+    return {**row,
+            "value_num": value.value if value else None, "decimals": value.decimals if value else None,
+            "p_relation": p.relation if p else None, "p_value": p.value if p else None}
 
 
 def save_studies(db: sqlite_utils.Database, documents: list[store.Document]) -> list[str]:

@@ -119,3 +119,16 @@ def test_truncated_download_keeps_complete_studies_and_reports_the_rest(tmp_path
     assert result.exit_code == 1 and "truncated" in result.output
     stored = open_db(str(tmp_path / "kb.db"))["trials"].count
     assert 0 < stored < 100
+
+
+def test_registry_values_are_stored_faithfully_with_numbers_only_where_numbers_are(tmp_path):
+    db_path = tmp_path / "kb.db"
+    for name in ("v2_study_NCT02210780_aact.json", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json"):
+        run("import", str(fixture_path("ctgov", name)), "--db", str(db_path))
+    db = open_db(str(db_path))
+    below = list(db["results"].rows_where("p_text = '<0.0001'"))
+    assert below and all(r["p_relation"] == "<" and r["p_value"] == 0.0001 for r in below)
+    na = list(db["results"].rows_where("value = 'NA'"))
+    assert na and all(r["value_num"] is None and r["decimals"] is None for r in na)
+    one_decimal = next(db["results"].rows_where("value = '1.09'"))
+    assert one_decimal["value_num"] == 1.09 and one_decimal["decimals"] == 2
