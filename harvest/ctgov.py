@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from . import http
 from .errors import BadIdentifier, ParseError
+from .parsing import as_text, integer, items, obj, strings
 
 SOURCE = http.CTGOV
 NCT_RE = re.compile(r"^NCT\d{8}$", re.IGNORECASE)
@@ -76,43 +77,15 @@ def _decode(body: bytes | str | dict, key: str):
 # --- parse ---------------------------------------------------------------------------------------------------------
 
 
-def _obj(value) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _items(value) -> list[tuple[int, dict]]:
-    """(index, element) for every dict element of a JSON array; anything else yields nothing."""
-    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _text(value) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None if value is None else str(value).lower()
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    return None
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _strings(value) -> list[str]:
-    return [str(v) for v in value if isinstance(v, (str, int, float))] if isinstance(value, list) else []
-
-
 def _date(struct) -> tuple[str | None, str | None]:
-    struct = _obj(struct)
-    return _text(struct.get("date")), _text(struct.get("type"))
+    struct = obj(struct)
+    return as_text(struct.get("date")), as_text(struct.get("type"))
 
 
 def study_nct_id(doc) -> str | None:
     """The NCT ID a study document declares, or None."""
-    ident = _obj(_obj(_obj(doc).get("protocolSection")).get("identificationModule"))
-    nct = _text(ident.get("nctId"))
+    ident = obj(obj(obj(doc).get("protocolSection")).get("identificationModule"))
+    nct = as_text(ident.get("nctId"))
     return nct.upper() if nct and NCT_RE.match(nct) else None
 
 
@@ -122,14 +95,14 @@ def parse_study(body: bytes | str | dict, key: str = "study") -> dict[str, list[
     nct = study_nct_id(doc)
     if nct is None:
         raise ParseError(SOURCE.name, key, "JSON is not a ClinicalTrials.gov study (no protocolSection.identificationModule.nctId)")
-    protocol = _obj(doc["protocolSection"])
+    protocol = obj(doc["protocolSection"])
     rows = {"trials": [_trial(nct, doc, protocol)]}
     rows.update(_terms(nct, protocol))
     rows.update(_arms_interventions(nct, protocol))
     rows["locations"] = _locations(nct, protocol)
     rows["trial_references"] = _references(nct, protocol)
     rows["endpoints"] = _endpoints(nct, protocol)
-    results = _obj(doc.get("resultsSection"))
+    results = obj(doc.get("resultsSection"))
     rows["results"] = _outcome_results(nct, results)
     rows["baseline_measurements"] = _baseline(nct, results)
     rows["adverse_events"] = _adverse_events(nct, results)
@@ -138,91 +111,91 @@ def parse_study(body: bytes | str | dict, key: str = "study") -> dict[str, list[
 
 
 def _trial(nct: str, doc: dict, p: dict) -> dict:
-    ident, status = _obj(p.get("identificationModule")), _obj(p.get("statusModule"))
-    sponsor, design = _obj(p.get("sponsorCollaboratorsModule")), _obj(p.get("designModule"))
-    info, desc = _obj(design.get("designInfo")), _obj(p.get("descriptionModule"))
-    elig, enrol = _obj(p.get("eligibilityModule")), _obj(design.get("enrollmentInfo"))
+    ident, status = obj(p.get("identificationModule")), obj(p.get("statusModule"))
+    sponsor, design = obj(p.get("sponsorCollaboratorsModule")), obj(p.get("designModule"))
+    info, desc = obj(design.get("designInfo")), obj(p.get("descriptionModule"))
+    elig, enrol = obj(p.get("eligibilityModule")), obj(design.get("enrollmentInfo"))
     start, start_type = _date(status.get("startDateStruct"))
     primary, primary_type = _date(status.get("primaryCompletionDateStruct"))
     completion, completion_type = _date(status.get("completionDateStruct"))
-    collaborators = [_text(c.get("name")) for _, c in _items(sponsor.get("collaborators"))]
+    collaborators = [as_text(c.get("name")) for _, c in items(sponsor.get("collaborators"))]
     healthy = elig.get("healthyVolunteers")
     return {
         "nct_id": nct,
-        "org_study_id": _text(_obj(ident.get("orgStudyIdInfo")).get("id")),
-        "brief_title": _text(ident.get("briefTitle")),
-        "official_title": _text(ident.get("officialTitle")),
-        "acronym": _text(ident.get("acronym")),
-        "overall_status": _text(status.get("overallStatus")),
-        "why_stopped": _text(status.get("whyStopped")),
-        "study_type": _text(design.get("studyType")),
-        "phase": ", ".join(_strings(design.get("phases"))) or None,
-        "allocation": _text(info.get("allocation")),
-        "intervention_model": _text(info.get("interventionModel")),
-        "primary_purpose": _text(info.get("primaryPurpose")),
-        "masking": _text(_obj(info.get("maskingInfo")).get("masking")),
-        "enrollment": _int(enrol.get("count")),
-        "enrollment_type": _text(enrol.get("type")),
+        "org_study_id": as_text(obj(ident.get("orgStudyIdInfo")).get("id")),
+        "brief_title": as_text(ident.get("briefTitle")),
+        "official_title": as_text(ident.get("officialTitle")),
+        "acronym": as_text(ident.get("acronym")),
+        "overall_status": as_text(status.get("overallStatus")),
+        "why_stopped": as_text(status.get("whyStopped")),
+        "study_type": as_text(design.get("studyType")),
+        "phase": ", ".join(strings(design.get("phases"))) or None,
+        "allocation": as_text(info.get("allocation")),
+        "intervention_model": as_text(info.get("interventionModel")),
+        "primary_purpose": as_text(info.get("primaryPurpose")),
+        "masking": as_text(obj(info.get("maskingInfo")).get("masking")),
+        "enrollment": integer(enrol.get("count")),
+        "enrollment_type": as_text(enrol.get("type")),
         "start_date": start,
         "start_date_type": start_type,
         "primary_completion_date": primary,
         "primary_completion_date_type": primary_type,
         "completion_date": completion,
         "completion_date_type": completion_type,
-        "first_submitted": _text(status.get("studyFirstSubmitDate")),
+        "first_submitted": as_text(status.get("studyFirstSubmitDate")),
         "first_posted": _date(status.get("studyFirstPostDateStruct"))[0],
-        "last_update_submitted": _text(status.get("lastUpdateSubmitDate")),
+        "last_update_submitted": as_text(status.get("lastUpdateSubmitDate")),
         "last_update_posted": _date(status.get("lastUpdatePostDateStruct"))[0],
         "results_first_posted": _date(status.get("resultsFirstPostDateStruct"))[0],
-        "sponsor": _text(_obj(sponsor.get("leadSponsor")).get("name")),
-        "sponsor_class": _text(_obj(sponsor.get("leadSponsor")).get("class")),
+        "sponsor": as_text(obj(sponsor.get("leadSponsor")).get("name")),
+        "sponsor_class": as_text(obj(sponsor.get("leadSponsor")).get("class")),
         "collaborators": json.dumps(collaborators) if collaborators else None,
         "has_results": int(doc.get("hasResults") is True or bool(doc.get("resultsSection"))),
-        "brief_summary": _text(desc.get("briefSummary")),
-        "detailed_description": _text(desc.get("detailedDescription")),
-        "eligibility_criteria": _text(elig.get("eligibilityCriteria")),
-        "sex": _text(elig.get("sex")),
-        "minimum_age": _text(elig.get("minimumAge")),
-        "maximum_age": _text(elig.get("maximumAge")),
+        "brief_summary": as_text(desc.get("briefSummary")),
+        "detailed_description": as_text(desc.get("detailedDescription")),
+        "eligibility_criteria": as_text(elig.get("eligibilityCriteria")),
+        "sex": as_text(elig.get("sex")),
+        "minimum_age": as_text(elig.get("minimumAge")),
+        "maximum_age": as_text(elig.get("maximumAge")),
         "healthy_volunteers": None if not isinstance(healthy, bool) else int(healthy),
-        "std_ages": json.dumps(_strings(elig.get("stdAges"))) if _strings(elig.get("stdAges")) else None,
+        "std_ages": json.dumps(strings(elig.get("stdAges"))) if strings(elig.get("stdAges")) else None,
         "registry_state": "current",
     }
 
 
 def _terms(nct: str, p: dict) -> dict[str, list[dict]]:
-    conditions = _obj(p.get("conditionsModule"))
+    conditions = obj(p.get("conditionsModule"))
     base = "protocolSection.conditionsModule"
     return {
         table: [
             {"nct_id": nct, "position": i, column: str(term), "path": f"{base}.{field}[{i}]"}
-            for i, term in enumerate(conditions.get(field) or [])
-            if isinstance(term, (str, int, float))
+            for i, term in enumerate(conditions.get(field) if isinstance(conditions.get(field), list) else [])
+            if isinstance(term, (str, int, float)) and not isinstance(term, bool)
         ]
         for table, column, field in (("conditions", "condition", "conditions"), ("keywords", "keyword", "keywords"))
     }
 
 
 def _arms_interventions(nct: str, p: dict) -> dict[str, list[dict]]:
-    module = _obj(p.get("armsInterventionsModule"))
+    module = obj(p.get("armsInterventionsModule"))
     base = "protocolSection.armsInterventionsModule"
     arms, interventions, links = [], [], {}
-    for i, arm in _items(module.get("armGroups")):
-        label = _text(arm.get("label"))
-        arms.append({"nct_id": nct, "position": i, "label": label, "type": _text(arm.get("type")),
-                     "description": _text(arm.get("description")), "path": f"{base}.armGroups[{i}]"})
-        for j, name in enumerate(_strings(arm.get("interventionNames"))):
+    for i, arm in items(module.get("armGroups")):
+        label = as_text(arm.get("label"))
+        arms.append({"nct_id": nct, "position": i, "label": label, "type": as_text(arm.get("type")),
+                     "description": as_text(arm.get("description")), "path": f"{base}.armGroups[{i}]"})
+        for j, name in enumerate(strings(arm.get("interventionNames"))):
             name = re.sub(r"^[A-Za-z_ ]+:\s*", "", name)  # "Drug: Sorafenib" names the intervention "Sorafenib"
             links[(label, name)] = f"{base}.armGroups[{i}].interventionNames[{j}]"
-    for i, item in _items(module.get("interventions")):
-        name = _text(item.get("name"))
+    for i, item in items(module.get("interventions")):
+        name = as_text(item.get("name"))
         interventions.append({
-            "nct_id": nct, "position": i, "type": _text(item.get("type")), "name": name,
-            "description": _text(item.get("description")),
-            "other_names": json.dumps(_strings(item.get("otherNames"))) if _strings(item.get("otherNames")) else None,
+            "nct_id": nct, "position": i, "type": as_text(item.get("type")), "name": name,
+            "description": as_text(item.get("description")),
+            "other_names": json.dumps(strings(item.get("otherNames"))) if strings(item.get("otherNames")) else None,
             "path": f"{base}.interventions[{i}]",
         })
-        for j, label in enumerate(_strings(item.get("armGroupLabels"))):
+        for j, label in enumerate(strings(item.get("armGroupLabels"))):
             links.setdefault((label, name), f"{base}.interventions[{i}].armGroupLabels[{j}]")
     arm_links = [{"nct_id": nct, "arm_label": arm, "intervention": name, "path": path}
                  for (arm, name), path in links.items()]
@@ -232,45 +205,45 @@ def _arms_interventions(nct: str, p: dict) -> dict[str, list[dict]]:
 def _locations(nct: str, p: dict) -> list[dict]:
     base = "protocolSection.contactsLocationsModule.locations"
     return [
-        {"nct_id": nct, "position": i, "facility": _text(loc.get("facility")), "city": _text(loc.get("city")),
-         "state": _text(loc.get("state")), "country": _text(loc.get("country")), "status": _text(loc.get("status")),
+        {"nct_id": nct, "position": i, "facility": as_text(loc.get("facility")), "city": as_text(loc.get("city")),
+         "state": as_text(loc.get("state")), "country": as_text(loc.get("country")), "status": as_text(loc.get("status")),
          "path": f"{base}[{i}]"}
-        for i, loc in _items(_obj(p.get("contactsLocationsModule")).get("locations"))
+        for i, loc in items(obj(p.get("contactsLocationsModule")).get("locations"))
     ]
 
 
 def _references(nct: str, p: dict) -> list[dict]:
     base = "protocolSection.referencesModule.references"
     return [
-        {"nct_id": nct, "position": i, "pmid": _text(ref.get("pmid")), "type": _text(ref.get("type")),
-         "citation": _text(ref.get("citation")), "path": f"{base}[{i}]"}
-        for i, ref in _items(_obj(p.get("referencesModule")).get("references"))
+        {"nct_id": nct, "position": i, "pmid": as_text(ref.get("pmid")), "type": as_text(ref.get("type")),
+         "citation": as_text(ref.get("citation")), "path": f"{base}[{i}]"}
+        for i, ref in items(obj(p.get("referencesModule")).get("references"))
     ]
 
 
 def _endpoints(nct: str, p: dict) -> list[dict]:
-    outcomes = _obj(p.get("outcomesModule"))
+    outcomes = obj(p.get("outcomesModule"))
     rows = []
     for kind in ("primary", "secondary", "other"):
-        for i, item in _items(outcomes.get(f"{kind}Outcomes")):
+        for i, item in items(outcomes.get(f"{kind}Outcomes")):
             path = f"protocolSection.outcomesModule.{kind}Outcomes[{i}]"
             rows.append({
                 "id": f"{nct}/registry/{path}", "subject": nct, "source": "registry", "kind": kind, "position": i,
-                "measure": _text(item.get("measure")), "description": _text(item.get("description")),
-                "time_frame": _text(item.get("timeFrame")), "path": path,
+                "measure": as_text(item.get("measure")), "description": as_text(item.get("description")),
+                "time_frame": as_text(item.get("timeFrame")), "path": path,
             })
     return rows
 
 
 def _group_titles(groups) -> dict[str, str]:
-    return {str(g.get("id")): _text(g.get("title")) for _, g in _items(groups)}
+    return {str(g.get("id")): as_text(g.get("title")) for _, g in items(groups)}
 
 
 def _denominators(denoms) -> dict[str, str]:
     """groupId → participant count from a `denoms` list (the participants unit when there are several)."""
     chosen = {}
-    for _, denom in _items(denoms):
-        counts = {str(c.get("groupId")): _text(c.get("value")) for _, c in _items(denom.get("counts"))}
+    for _, denom in items(denoms):
+        counts = {str(c.get("groupId")): as_text(c.get("value")) for _, c in items(denom.get("counts"))}
         if not chosen or str(denom.get("units", "")).lower() == "participants":
             chosen = counts
     return chosen
@@ -280,101 +253,101 @@ def _outcome_results(nct: str, results: dict) -> list[dict]:
     """One row per outcome measurement and one per statistical analysis."""
     rows = []
     base = "resultsSection.outcomeMeasuresModule.outcomeMeasures"
-    for i, om in _items(_obj(results.get("outcomeMeasuresModule")).get("outcomeMeasures")):
+    for i, om in items(obj(results.get("outcomeMeasuresModule")).get("outcomeMeasures")):
         groups = _group_titles(om.get("groups"))
-        common = {"subject": nct, "source": "registry", "measure": _text(om.get("title")),
-                  "timepoint": _text(om.get("timeFrame")), "unit": _text(om.get("unitOfMeasure"))}
+        common = {"subject": nct, "source": "registry", "measure": as_text(om.get("title")),
+                  "timepoint": as_text(om.get("timeFrame")), "unit": as_text(om.get("unitOfMeasure"))}
         outer_denoms = _denominators(om.get("denoms"))
-        for j, cls in _items(om.get("classes")):
+        for j, cls in items(om.get("classes")):
             denoms = _denominators(cls.get("denoms")) or outer_denoms
-            for k, cat in _items(cls.get("categories")):
-                category = " / ".join(t for t in (_text(cls.get("title")), _text(cat.get("title"))) if t) or None
-                for m, meas in _items(cat.get("measurements")):
+            for k, cat in items(cls.get("categories")):
+                category = " / ".join(t for t in (as_text(cls.get("title")), as_text(cat.get("title"))) if t) or None
+                for m, meas in items(cat.get("measurements")):
                     path = f"{base}[{i}].classes[{j}].categories[{k}].measurements[{m}]"
                     group_id = str(meas.get("groupId"))
                     rows.append({
                         **common, "id": f"{nct}/registry/{path}", "kind": "outcome", "path": path,
                         "group": groups.get(group_id) or group_id, "category": category,
-                        "n": _int(denoms.get(group_id)), "statistic": _text(om.get("paramType")),
-                        "value": _text(meas.get("value")), "dispersion_type": _text(om.get("dispersionType")),
-                        "dispersion": _text(meas.get("spread")), "lower": _text(meas.get("lowerLimit")),
-                        "upper": _text(meas.get("upperLimit")), "source_text": _text(meas.get("comment")),
+                        "n": integer(denoms.get(group_id)), "statistic": as_text(om.get("paramType")),
+                        "value": as_text(meas.get("value")), "dispersion_type": as_text(om.get("dispersionType")),
+                        "dispersion": as_text(meas.get("spread")), "lower": as_text(meas.get("lowerLimit")),
+                        "upper": as_text(meas.get("upperLimit")), "source_text": as_text(meas.get("comment")),
                     })
-        for a, analysis in _items(om.get("analyses")):
+        for a, analysis in items(om.get("analyses")):
             path = f"{base}[{i}].analyses[{a}]"
-            ids = _strings(analysis.get("groupIds"))
-            comments = [_text(analysis.get(f)) for f in ("statisticalComment", "pValueComment", "estimateComment",
+            ids = strings(analysis.get("groupIds"))
+            comments = [as_text(analysis.get(f)) for f in ("statisticalComment", "pValueComment", "estimateComment",
                                                           "groupDescription")]
             rows.append({
                 **common, "id": f"{nct}/registry/{path}", "kind": "analysis", "path": path, "unit": None,
                 "group": " vs ".join(groups.get(g) or g for g in ids) or None,
                 "groups_compared": json.dumps(ids) if ids else None,
-                "statistic": _text(analysis.get("paramType")), "value": _text(analysis.get("paramValue")),
-                "dispersion_type": _text(analysis.get("dispersionType")),
-                "dispersion": _text(analysis.get("dispersionValue")),
-                "lower": _text(analysis.get("ciLowerLimit")), "upper": _text(analysis.get("ciUpperLimit")),
-                "ci_pct": _text(analysis.get("ciPctValue")), "ci_sides": _text(analysis.get("ciNumSides")),
-                "p_text": _text(analysis.get("pValue")), "method": _text(analysis.get("statisticalMethod")),
+                "statistic": as_text(analysis.get("paramType")), "value": as_text(analysis.get("paramValue")),
+                "dispersion_type": as_text(analysis.get("dispersionType")),
+                "dispersion": as_text(analysis.get("dispersionValue")),
+                "lower": as_text(analysis.get("ciLowerLimit")), "upper": as_text(analysis.get("ciUpperLimit")),
+                "ci_pct": as_text(analysis.get("ciPctValue")), "ci_sides": as_text(analysis.get("ciNumSides")),
+                "p_text": as_text(analysis.get("pValue")), "method": as_text(analysis.get("statisticalMethod")),
                 "source_text": " ".join(c for c in comments if c) or None,
             })
     return rows
 
 
 def _baseline(nct: str, results: dict) -> list[dict]:
-    module = _obj(results.get("baselineCharacteristicsModule"))
+    module = obj(results.get("baselineCharacteristicsModule"))
     groups = _group_titles(module.get("groups"))
     rows = []
-    for i, measure in _items(module.get("measures")):
-        for j, cls in _items(measure.get("classes")):
-            for k, cat in _items(cls.get("categories")):
-                for m, meas in _items(cat.get("measurements")):
+    for i, measure in items(module.get("measures")):
+        for j, cls in items(measure.get("classes")):
+            for k, cat in items(cls.get("categories")):
+                for m, meas in items(cat.get("measurements")):
                     path = f"resultsSection.baselineCharacteristicsModule.measures[{i}].classes[{j}].categories[{k}].measurements[{m}]"
                     group_id = str(meas.get("groupId"))
                     rows.append({
-                        "id": f"{nct}/{path}", "nct_id": nct, "measure": _text(measure.get("title")),
-                        "param_type": _text(measure.get("paramType")),
-                        "dispersion_type": _text(measure.get("dispersionType")),
-                        "unit": _text(measure.get("unitOfMeasure")), "class": _text(cls.get("title")),
-                        "category": _text(cat.get("title")), "group_id": group_id,
-                        "group": groups.get(group_id) or group_id, "value": _text(meas.get("value")),
-                        "spread": _text(meas.get("spread")), "lower": _text(meas.get("lowerLimit")),
-                        "upper": _text(meas.get("upperLimit")), "path": path,
+                        "id": f"{nct}/{path}", "nct_id": nct, "measure": as_text(measure.get("title")),
+                        "param_type": as_text(measure.get("paramType")),
+                        "dispersion_type": as_text(measure.get("dispersionType")),
+                        "unit": as_text(measure.get("unitOfMeasure")), "class": as_text(cls.get("title")),
+                        "category": as_text(cat.get("title")), "group_id": group_id,
+                        "group": groups.get(group_id) or group_id, "value": as_text(meas.get("value")),
+                        "spread": as_text(meas.get("spread")), "lower": as_text(meas.get("lowerLimit")),
+                        "upper": as_text(meas.get("upperLimit")), "path": path,
                     })
     return rows
 
 
 def _adverse_events(nct: str, results: dict) -> list[dict]:
-    module = _obj(results.get("adverseEventsModule"))
+    module = obj(results.get("adverseEventsModule"))
     groups = _group_titles(module.get("eventGroups"))
     rows = []
     for seriousness in ("serious", "other"):
-        for i, event in _items(module.get(f"{seriousness}Events")):
-            for j, stat in _items(event.get("stats")):
+        for i, event in items(module.get(f"{seriousness}Events")):
+            for j, stat in items(event.get("stats")):
                 path = f"resultsSection.adverseEventsModule.{seriousness}Events[{i}].stats[{j}]"
                 group_id = str(stat.get("groupId"))
                 rows.append({
-                    "id": f"{nct}/{path}", "nct_id": nct, "seriousness": seriousness, "term": _text(event.get("term")),
-                    "organ_system": _text(event.get("organSystem")), "group_id": group_id,
-                    "group": groups.get(group_id) or group_id, "num_events": _int(stat.get("numEvents")),
-                    "num_affected": _int(stat.get("numAffected")), "num_at_risk": _int(stat.get("numAtRisk")),
+                    "id": f"{nct}/{path}", "nct_id": nct, "seriousness": seriousness, "term": as_text(event.get("term")),
+                    "organ_system": as_text(event.get("organSystem")), "group_id": group_id,
+                    "group": groups.get(group_id) or group_id, "num_events": integer(stat.get("numEvents")),
+                    "num_affected": integer(stat.get("numAffected")), "num_at_risk": integer(stat.get("numAtRisk")),
                     "path": path,
                 })
     return rows
 
 
 def _participant_flow(nct: str, results: dict) -> list[dict]:
-    module = _obj(results.get("participantFlowModule"))
+    module = obj(results.get("participantFlowModule"))
     groups = _group_titles(module.get("groups"))
     rows = []
-    for i, period in _items(module.get("periods")):
+    for i, period in items(module.get("periods")):
         for kind, field, inner in (("milestone", "milestones", "achievements"), ("drop_withdraw", "dropWithdraws", "reasons")):
-            for j, item in _items(period.get(field)):
-                for k, count in _items(item.get(inner)):
+            for j, item in items(period.get(field)):
+                for k, count in items(item.get(inner)):
                     path = f"resultsSection.participantFlowModule.periods[{i}].{field}[{j}].{inner}[{k}]"
                     group_id = str(count.get("groupId"))
                     rows.append({
-                        "id": f"{nct}/{path}", "nct_id": nct, "period": _text(period.get("title")), "kind": kind,
-                        "type": _text(item.get("type")), "group_id": group_id, "group": groups.get(group_id) or group_id,
-                        "count": _text(count.get("numSubjects")), "path": path,
+                        "id": f"{nct}/{path}", "nct_id": nct, "period": as_text(period.get("title")), "kind": kind,
+                        "type": as_text(item.get("type")), "group_id": group_id, "group": groups.get(group_id) or group_id,
+                        "count": as_text(count.get("numSubjects")), "path": path,
                     })
     return rows

@@ -73,7 +73,7 @@ def _first_char(path: Path) -> str:
     return ""
 
 
-def _mtime(path: Path) -> str:
+def file_mtime(path: Path) -> str:
     return datetime.fromtimestamp(os.path.getmtime(path), timezone.utc).isoformat(timespec="seconds")
 
 
@@ -90,7 +90,7 @@ def study_response(raw: bytes, url: str, fetched_at: str, where: str) -> Fetched
 
 def iter_studies(path: Path) -> Iterator[tuple[bytes, str, str, str, int]]:
     """(raw bytes, url, fetched_at, where, bytes consumed) for each element of a study file, ZIP or array."""
-    url, fetched_at = path.resolve().as_uri(), _mtime(path)
+    url, fetched_at = path.resolve().as_uri(), file_mtime(path)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
@@ -133,7 +133,7 @@ def import_studies(db, paths: list[Path], progress=None) -> ImportSummary:
         summary.unchanged += len(batch) - len(stored)
         batch.clear()
 
-    for path in _expand(paths):
+    for path in expand_paths(paths):
         if not is_study_file(path):
             summary.other_files.append(path)
             continue
@@ -154,7 +154,7 @@ def import_studies(db, paths: list[Path], progress=None) -> ImportSummary:
     return summary
 
 
-def _expand(paths: list[Path]) -> Iterator[Path]:
+def expand_paths(paths: list[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
             yield from sorted(p for p in path.rglob("*") if p.is_file())

@@ -90,8 +90,8 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
     "articles": (
         {"article_id": T, "pmid": T, "pmcid": T, "doi": T, "title": T, "journal": T, "journal_iso": T,
          "issn": T, "year": I, "volume": T, "issue": T, "pages": T, "pub_date": T, "epub_date": T,
-         "language": T, "publication_types": T, "mesh": T, "keywords": T, "license": T, "abstract": T,
-         "full_text_url": T, "sources": T},
+         "language": T, "publication_types": T, "mesh": T, "keywords": T, "accessions": T, "license": T,
+         "abstract": T, "open_access": I, "full_text_url": T, "sources": T, "field_sources": T},
         ("article_id",), ["pmid", "doi", "pmcid"],
     ),
     "abstract_sections": (
@@ -147,6 +147,57 @@ FTS = {
     "endpoints": ["measure", "description"],
 }
 
+# Foreign keys (column, other table, other column), declared on new tables so that Datasette links each id to its row
+# and shows its label; SQLite does not enforce them (PRAGMA foreign_keys stays off), so load order does not matter.
+_SNAPSHOT, _TRIAL, _ARTICLE = ("snapshot_id", "snapshots", "id"), ("nct_id", "trials", "nct_id"), \
+    ("article_id", "articles", "article_id")
+FOREIGN_KEYS: dict[str, list[tuple[str, str, str]]] = {
+    "trials": [_SNAPSHOT, ("alias_of", "trials", "nct_id")],
+    "trial_versions": [_TRIAL, _SNAPSHOT],
+    **{name: [_TRIAL] for name in ("conditions", "keywords", "arms", "interventions", "arm_interventions", "locations",
+                                   "trial_references", "baseline_measurements", "adverse_events", "participant_flow")},
+    "endpoints": [_SNAPSHOT, ("matched_to", "endpoints", "id")],
+    "results": [_SNAPSHOT],
+    "regimen": [_SNAPSHOT],
+    "abstract_sections": [_ARTICLE, _SNAPSHOT],
+    "article_authors": [_ARTICLE, ("author_id", "authors", "author_id")],
+    "author_affiliations": [_ARTICLE, ("author_id", "authors", "author_id"),
+                            ("affiliation_id", "affiliations", "affiliation_id")],
+    "article_trials": [_ARTICLE, _TRIAL, _SNAPSHOT],
+    "article_sources": [_ARTICLE, _SNAPSHOT],
+    "article_disagreements": [_ARTICLE],
+}
+
+VIEWS = {
+    # Registry endpoints side by side with the publication endpoints matched to them (`endpoints.matched_to`).
+    # status: matched | kind changed (primary in one, secondary in the other) | unreported (registered, not in the
+    # publication) | added (in the publication, not registered) | not compared (no publication endpoints known for
+    # the trial). A publication endpoint belongs to a trial through its subject: the NCT ID, or an article linked to
+    # the trial in article_trials.
+    "endpoint_comparison": """
+WITH links(nct_id, subject) AS (
+  SELECT nct_id, nct_id FROM trials UNION SELECT nct_id, article_id FROM article_trials
+),
+publication AS (
+  SELECT l.nct_id, e.* FROM endpoints e JOIN links l ON l.subject = e.subject WHERE e.source = 'publication'
+)
+SELECT r.subject AS nct_id,
+  CASE WHEN p.id IS NOT NULL AND p.kind IS NOT r.kind THEN 'kind changed'
+       WHEN p.id IS NOT NULL THEN 'matched'
+       WHEN r.subject IN (SELECT nct_id FROM publication) THEN 'unreported'
+       ELSE 'not compared' END AS status,
+  r.kind AS registry_kind, r.measure AS registry_measure, r.time_frame AS registry_time_frame,
+  p.subject AS article_id, p.kind AS publication_kind, p.measure AS publication_measure,
+  p.time_frame AS publication_time_frame, p.source_text AS publication_sentence,
+  r.position AS registry_position, r.id AS registry_endpoint, p.id AS publication_endpoint
+FROM endpoints r LEFT JOIN publication p ON p.matched_to = r.id AND p.nct_id = r.subject
+WHERE r.source = 'registry'
+UNION ALL
+SELECT nct_id, 'added', NULL, NULL, NULL, subject, kind, measure, time_frame, source_text, NULL, NULL, id
+FROM publication WHERE matched_to IS NULL
+""",
+}
+
 migrations = Migrations("trial-kb")
 
 
@@ -156,12 +207,19 @@ def m001_tables(db: sqlite_utils.Database) -> None:
     ensure_shape(db)
 
 
+@migrations()
+def m002_views(db: sqlite_utils.Database) -> None:
+    """Create the views declared above in KBs made before they existed."""
+    ensure_views(db)
+
+
 def ensure_shape(db: sqlite_utils.Database) -> None:
-    """Create missing tables, columns, indexes and FTS tables; never drops anything."""
+    """Create missing tables (with their foreign keys), columns, indexes, FTS tables and views; never drops
+    a table or a column."""
     for name, (columns, pk, indexes) in TABLES.items():
         table = db[name]
         if not table.exists():
-            table.create(columns, pk=pk[0] if len(pk) == 1 else pk)
+            table.create(columns, pk=pk[0] if len(pk) == 1 else pk, foreign_keys=FOREIGN_KEYS.get(name))
         else:
             for column, kind in columns.items():
                 if column not in table.columns_dict:
@@ -171,6 +229,13 @@ def ensure_shape(db: sqlite_utils.Database) -> None:
     for name, columns in FTS.items():
         if not db[f"{name}_fts"].exists():
             db[name].enable_fts(columns, create_triggers=True, tokenize="porter")
+    ensure_views(db)
+
+
+def ensure_views(db: sqlite_utils.Database) -> None:
+    """Create (or redefine) every view declared in VIEWS."""
+    for name, sql in VIEWS.items():
+        db.create_view(name, sql, replace=True)
 
 
 def open_db(path: str) -> sqlite_utils.Database:

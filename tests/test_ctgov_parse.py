@@ -134,7 +134,7 @@ REPLACEMENTS = st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st
                          st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=int(__import__("os").environ.get("KB_HYPOTHESIS_EXAMPLES", "150")), suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(ALL_PATHS), st.one_of(st.just("drop"), REPLACEMENTS)), min_size=1, max_size=6))
 def test_mutated_studies_parse_or_raise_parse_error(mutations):
     doc = copy.deepcopy(BASE)
