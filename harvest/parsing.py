@@ -163,10 +163,16 @@ def as_text(value) -> str | None:
 
 
 def integer(value) -> int | None:
-    try:
-        return int(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError):
+    """A whole number from an int, an integral float or a string of digits; None for anything else (never rounded)."""
+    if isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    return None
 
 
 def strings(value) -> list[str]:

@@ -329,10 +329,6 @@ def save(db: sqlite_utils.Database, articles: list[list[store.Document]]) -> Non
     store.save(db, [doc for docs in articles if not _holds(db, docs) for doc in docs])
 
 
-def _where(columns) -> str:
-    return " AND ".join(f"[{column}] = ?" for column in columns)
-
-
 def _holds(db: sqlite_utils.Database, docs: list[store.Document]) -> bool:
     """True when every response is stored, every replaced scope holds as many rows as it would get, and each new
     row is already there with the same values."""
@@ -342,13 +338,13 @@ def _holds(db: sqlite_utils.Database, docs: list[store.Document]) -> bool:
     for doc in docs:
         for table, where in doc.replaces.items():
             expected = [r for r in main.rows.get(table, []) if all(r.get(k) == v for k, v in where.items())]
-            if db[table].count_where(_where(where), list(where.values())) != len(expected):
+            if db[table].count_where(store.where_clause(where), list(where.values())) != len(expected):
                 return False
     for table, rows in main.rows.items():
         columns, pk, _ = TABLES[table]
         for row in rows:
             row = {"snapshot_id": store.snapshot_id(main.snapshot), **row} if "snapshot_id" in columns else row
-            stored = next(db[table].rows_where(_where(pk), [row[k] for k in pk]), None)
+            stored = next(db[table].rows_where(store.where_clause(pk), [row[k] for k in pk]), None)
             if stored is None or any(stored[k] != v for k, v in row.items()):
                 return False
     return True

@@ -27,11 +27,17 @@ _decoder = json.JSONDecoder()
 
 @dataclass
 class ImportSummary:
+    """What an import read, stored (by NCT ID), found unchanged, and could not read; files that are not studies."""
+
     read: int = 0
-    stored: int = 0
+    stored_ids: list[str] = field(default_factory=list)
     unchanged: int = 0
     failed: list[str] = field(default_factory=list)
     other_files: list[Path] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return len(self.stored_ids)
 
 
 def iter_json_array(stream, name: str) -> Iterator[tuple[str, int]]:
@@ -129,7 +135,7 @@ def import_studies(db, paths: list[Path], progress=None) -> ImportSummary:
 
     def flush():
         stored = ingest.save_studies(db, batch)
-        summary.stored += len(stored)
+        summary.stored_ids += stored
         summary.unchanged += len(batch) - len(stored)
         batch.clear()
 

@@ -32,7 +32,7 @@ import sqlite_utils
 from harvest import ctgov, http
 from harvest.errors import HarvestError, NotFound, ParseError
 
-from . import history, ingest, store
+from . import derive, history, ingest, store
 from .schema import open_db
 
 CHUNK = ctgov.MAX_PAGE_SIZE
@@ -213,10 +213,9 @@ def _set_state(db: sqlite_utils.Database, change: Change) -> bool:
 
 
 def _after_change(db: sqlite_utils.Database, nct_ids: list[str]) -> None:
-    """Re-derive what depends on these trials (their checks), inside the transaction that changed them.
-
-    The single call site for the checks: the lead wires `kb.derive.rederive(db, nct_ids)` in here.
-    """
+    """Re-derive what depends on these trials (regimen, endpoints matches, checks), inside the transaction that
+    changed them."""
+    derive.rederive(db, nct_ids)
 
 
 def _version_line(db: sqlite_utils.Database, nct_id: str) -> str:

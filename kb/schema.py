@@ -1,7 +1,8 @@
 """The schema, declared as data and applied idempotently through sqlite-utils `Migrations`.
 
 Table names are a contract (Datasette pages, canned queries and users' SQL rely on them): see DESIGN.md.
-Each table lists its columns, primary key and indexes; `ensure_shape` creates what is missing and adds new columns.
+Each table lists its columns, primary key and indexes; `ensure_shape` creates what is missing and adds new columns,
+at every open (additive changes need nothing more); a change that must rewrite data is a new migration below.
 """
 
 from __future__ import annotations
@@ -129,9 +130,10 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
         ("article_id", "field"), [],
     ),
     "regimen": (
-        {"id": T, "subject": T, "source": T, "drug": T, "dose": T, "dose_num": F, "unit": T, "route": T,
-         "frequency": T, "days": T, "cycles": T, "n_cycles": I, "cycle_length_days": I, "dose_per_cycle": F,
-         "drug_course_total": F, "snapshot_id": T, "path": T, "span_start": I, "span_end": I, "source_text": T},
+        {"id": T, "subject": T, "source": T, "drug": T, "dose": T, "dose_num": F, "unit": T, "form": T, "route": T,
+         "frequency": T, "doses_per_week": F, "days": T, "days_list": T, "cycles": T, "n_cycles": I,
+         "cycle_length_days": I, "doses_per_cycle": F, "dose_per_cycle": F, "drug_course_total": F,
+         "snapshot_id": T, "path": T, "span_start": I, "span_end": I, "source_text": T},
         ("id",), [("subject", "source"), "drug"],
     ),
     "checks": (
@@ -239,9 +241,10 @@ def ensure_views(db: sqlite_utils.Database) -> None:
 
 
 def open_db(path: str) -> sqlite_utils.Database:
-    """Open (or create) the KB at `path` in WAL mode with every migration applied."""
+    """Open (or create) the KB at `path` in WAL mode, with every migration applied and every declared column."""
     db = sqlite_utils.Database(path)
     db.enable_wal()
     db.execute("PRAGMA busy_timeout = 30000")
     migrations.apply(db)
+    ensure_shape(db)
     return db

@@ -1,0 +1,101 @@
+"""Derived rows: what the extractors read in an article's abstract and in a trial's registry texts, and the checks.
+
+Publication rows (`source = 'publication'`, subject = article_id) come from `articles.abstract`: their spans are
+character offsets in it and their snapshot is the response the abstract was taken from. Registry regimen rows
+(`source = 'registry'`, subject = NCT ID) come from intervention and arm descriptions: their path names the field
+and their spans are offsets in it. Every run replaces what the previous run derived for the same subjects, so
+`kb check` is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import sqlite_utils
+
+from . import crosscheck, store
+from .extract.endpoints import extract_endpoints, match_endpoints
+from .extract.regimen import extract_regimen
+from .extract.stats import extract_stats
+from .schema import TABLES
+
+METHODS_LABEL = re.compile(r"method|design|intervention|treatment|patients and", re.IGNORECASE)
+
+
+def _columns(table: str, row: dict) -> dict:
+    """`row` reduced to the columns `table` declares, lists stored as JSON."""
+    columns = TABLES[table][0]
+    return {k: json.dumps(v) if isinstance(v, list) else v for k, v in row.items() if k in columns}
+
+
+def _abstract_snapshot(db: sqlite_utils.Database, article: dict) -> str | None:
+    origin = json.loads(article.get("field_sources") or "{}").get("abstract")
+    row = next(db["article_sources"].rows_where("article_id = ? and source = ?", [article["article_id"], origin]), None)
+    return row["snapshot_id"] if row else None
+
+
+def article_rows(db: sqlite_utils.Database, article: dict) -> dict[str, list[dict]]:
+    """Regimen (from the Methods part), endpoints and reported statistics of one article's abstract."""
+    aid, abstract = article["article_id"], article["abstract"] or ""
+    common = {"subject": aid, "source": "publication", "snapshot_id": _abstract_snapshot(db, article),
+              "path": "abstract"}
+    methods = [s for s in db["abstract_sections"].rows_where("article_id = ?", [aid], order_by="position")
+               if METHODS_LABEL.search(s["label"] or "")]
+    parts = [(s["span_start"], s["text"]) for s in methods] or [(0, abstract)]
+    regimen = [{**row, "span_start": row["span_start"] + offset, "span_end": row["span_end"] + offset}
+               for offset, text in parts for row in extract_regimen(text)]
+    endpoints = extract_endpoints(abstract)
+    registry = list(db.query(
+        "select e.* from endpoints e join article_trials l on l.nct_id = e.subject "
+        "where l.article_id = ? and e.source = 'registry' order by e.subject, e.kind, e.position", [aid]))
+    matches = match_endpoints(endpoints, registry) if registry else [None] * len(endpoints)
+    return {
+        "regimen": [_columns("regimen", {**row, **common, "id": f"{aid}/publication/regimen/{i}"})
+                    for i, row in enumerate(regimen)],
+        "endpoints": [_columns("endpoints", {**row, **common, "id": f"{aid}/publication/endpoint/{i}",
+                                             "position": i, "matched_to": registry[m]["id"] if m is not None else None})
+                      for i, (row, m) in enumerate(zip(endpoints, matches))],
+        "results": [_columns("results", {**row, **common, "id": f"{aid}/publication/result/{i}", "kind": "abstract"})
+                    for i, row in enumerate(extract_stats(abstract))],
+    }
+
+
+def trial_rows(db: sqlite_utils.Database, nct_id: str) -> dict[str, list[dict]]:
+    """Regimen lines read from a trial's intervention and arm descriptions."""
+    trial = db["trials"].get(nct_id)
+    texts = [(f"{i['path']}.description", i["description"], i["name"]) for i in
+             db["interventions"].rows_where("nct_id = ? and description is not null", [nct_id], order_by="position")]
+    texts += [(f"{a['path']}.description", a["description"], None) for a in
+              db["arms"].rows_where("nct_id = ? and description is not null", [nct_id], order_by="position")]
+    rows = [
+        _columns("regimen", {**row, "id": f"{nct_id}/registry/regimen/{path}/{k}", "subject": nct_id,
+                             "source": "registry", "snapshot_id": trial["snapshot_id"], "path": path})
+        for path, text, drug in texts for k, row in enumerate(extract_regimen(text, default_drug=drug))
+    ]
+    return {"regimen": rows}
+
+
+def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=()) -> None:
+    """Re-extract and re-check the given trials and articles, and everything linked to them, in one transaction."""
+    nct_ids, article_ids = set(nct_ids), set(article_ids)
+    for nct in list(nct_ids):
+        article_ids |= {r["article_id"] for r in db["article_trials"].rows_where("nct_id = ?", [nct])}
+    for aid in list(article_ids):
+        nct_ids |= {r["nct_id"] for r in db["article_trials"].rows_where("article_id = ?", [aid])}
+    nct_ids = {n for n in nct_ids if db["trials"].count_where("nct_id = ?", [n])}
+    article_ids = {a for a in article_ids if db["articles"].count_where("article_id = ?", [a])}
+    with db.atomic():
+        docs = [store.Document(None, trial_rows(db, nct), {"regimen": {"subject": nct, "source": "registry"}})
+                for nct in sorted(nct_ids)]
+        docs += [store.Document(None, article_rows(db, db["articles"].get(aid)),
+                                {t: {"subject": aid, "source": "publication"} for t in ("regimen", "endpoints", "results")})
+                 for aid in sorted(article_ids)]
+        store.save(db, docs)
+        store.save(db, [store.Document(None, {"checks": crosscheck.checks(db, subject)}, {"checks": {"subject": subject}})
+                        for subject in sorted(nct_ids) + sorted(article_ids)])
+
+
+def rederive_all(db: sqlite_utils.Database) -> None:
+    """Re-derive every trial and article in the KB."""
+    rederive(db, [r["nct_id"] for r in db["trials"].rows], [r["article_id"] for r in db["articles"].rows])
