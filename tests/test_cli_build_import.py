@@ -132,3 +132,12 @@ def test_registry_values_are_stored_faithfully_with_numbers_only_where_numbers_a
     assert na and all(r["value_num"] is None and r["decimals"] is None for r in na)
     one_decimal = next(db["results"].rows_where("value = '1.09'"))
     assert one_decimal["value_num"] == 1.09 and one_decimal["decimals"] == 2
+
+
+@pytest.mark.parametrize("args,named", [(["--pmid", "12x"], "PMID"), (["--doi", "11.1/x"], "DOI"),
+                                        (["--nct", "NCT00791778", "--pmid", "0"], "PMID")])
+def test_bad_article_identifier_exits_2_before_any_request(tmp_path, server, args, named):
+    db = tmp_path / "kb.db"
+    result = run("build", *args, "--db", str(db))
+    assert result.exit_code == 2 and named in result.output and result.output.count("\n") == 1
+    assert not db.exists() and server.requests == []
