@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -22,10 +21,10 @@ from .extract.stats import extract_stats
 from .importer import import_studies
 from .refresh import refresh
 from .schema import open_db
+from .serve import serve
 
 DEFAULT_NCT, DEFAULT_PMID, DEFAULT_DOI = "NCT02193698", "32009091", "10.2169/internalmedicine.3800-19"
 OFFLINE_DIR = Path(__file__).parent / "data" / "offline"
-METADATA = Path(__file__).parent.parent / "metadata.yml"
 db_option = click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(dir_okay=False),
                          help="SQLite file of the knowledge base.")
 
@@ -258,23 +257,5 @@ def extract_endpoints_command(text):
     click.echo(json.dumps(extract_endpoints(read_text(text)), indent=2, ensure_ascii=False))
 
 
-@cli.command()
-@db_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on.")
-def serve(db_path, host, port):
-    """Serve the KB in Datasette with its metadata, read-only, with a SQL time limit.
-
-    Example: kb serve --db kb.db --port 8001
-    """
-    if not Path(db_path).exists():
-        fail(f"no knowledge base at {db_path}: run `kb build` first", 2)
-    open_db(db_path).close()
-    click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl-C stops)", err=True)
-    command = [sys.executable, "-m", "datasette", "serve", db_path, "--host", host, "--port", str(port),
-               "--metadata", str(METADATA), "--setting", "sql_time_limit_ms", "3000",
-               "--setting", "default_allow_sql", "on"]
-    os.execv(sys.executable, command)
-
-
 cli.add_command(refresh)
+cli.add_command(serve)

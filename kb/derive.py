@@ -62,18 +62,26 @@ def article_rows(db: sqlite_utils.Database, article: dict) -> dict[str, list[dic
 
 
 def trial_rows(db: sqlite_utils.Database, nct_id: str) -> dict[str, list[dict]]:
-    """Regimen lines read from a trial's intervention and arm descriptions."""
+    """Regimen lines read from a trial's intervention and arm descriptions. Arms often repeat their intervention's
+    schedule: lines with the same drug, dose, frequency, days and cycles are kept once, the most complete one."""
     trial = db["trials"].get(nct_id)
     texts = [(f"{i['path']}.description", i["description"], i["name"]) for i in
              db["interventions"].rows_where("nct_id = ? and description is not null", [nct_id], order_by="position")]
     texts += [(f"{a['path']}.description", a["description"], None) for a in
               db["arms"].rows_where("nct_id = ? and description is not null", [nct_id], order_by="position")]
-    rows = [
-        _columns("regimen", {**row, "id": f"{nct_id}/registry/regimen/{path}/{k}", "subject": nct_id,
-                             "source": "registry", "snapshot_id": trial["snapshot_id"], "path": path})
-        for path, text, drug in texts for k, row in enumerate(extract_regimen(text, default_drug=drug))
-    ]
-    return {"regimen": rows}
+    kept: dict[tuple, dict] = {}
+    for path, text, drug in texts:
+        for k, row in enumerate(extract_regimen(text, default_drug=drug)):
+            schedule = (row["drug"], row["dose_num"], row["unit"], row["frequency"], row["days"], row["cycles"])
+            known = kept.get(schedule)
+            if known is None or _filled(row) > _filled(known[0]):
+                kept[schedule] = (row, f"{nct_id}/registry/regimen/{path}/{k}", path)
+    return {"regimen": [_columns("regimen", {**row, "id": row_id, "path": path, "subject": nct_id, "source": "registry",
+                                             "snapshot_id": trial["snapshot_id"]}) for row, row_id, path in kept.values()]}
+
+
+def _filled(row: dict) -> int:
+    return sum(value is not None for value in row.values())
 
 
 def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=()) -> None:

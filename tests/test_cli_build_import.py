@@ -3,7 +3,6 @@
 import json
 import zipfile
 
-import click
 import pytest
 from click.testing import CliRunner
 

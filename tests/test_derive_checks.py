@@ -100,7 +100,7 @@ def test_registry_against_article_with_a_labelled_stand_in_record(tmp_path):
         checks.setdefault(c["kind"], []).append(c)
     enrollment = checks["enrollment"][0]
     registered = doc["protocolSection"]["designModule"]["enrollmentInfo"]
-    assert f"n = 5" in enrollment["detail"] and str(registered["count"]) in enrollment["detail"]
+    assert "n = 5" in enrollment["detail"] and str(registered["count"]) in enrollment["detail"]
     primaries = [o for o in doc["protocolSection"]["outcomesModule"]["primaryOutcomes"]]
     assert len(checks["endpoint_unreported"]) >= len(primaries)
     assert len(checks["endpoint_added"]) == 2

@@ -95,7 +95,7 @@ _FREQUENCIES = [(re.compile(rx), label, per_week) for rx, label, per_week in (
      "every {n} weeks", None),
     (r"\b(?i:once\s+(?:a|per|every)\s+week|once\s+weekly|weekly|every\s+week|q\.?w\.?|q1w|qwk)\b", "weekly", 1),
     (r"\b(?i:every\s+other\s+day|q\.?o\.?d\.?)\b", "every other day", 3.5),
-    (rf"\b(?P<n>\d)\s*(?i:days?)\s*(?:/|a|per)\s*(?i:week)\b", "{n} days a week", None),
+    (r"\b(?P<n>\d)\s*(?i:days?)\s*(?:/|a|per)\s*(?i:week)\b", "{n} days a week", None),
     (r"\b(?i:once\s+(?:a\s+)?daily|once\s+(?:a|per)\s+day|daily|every\s+day|each\s+day|per\s+day|a\s+day|"
      r"one\s+a\s+day|q\.?d\.?|o\.d\.|qday)(?![A-Za-z])|/\s*d(?:ay)?\b", "daily", 7),
 )]

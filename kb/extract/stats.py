@@ -70,7 +70,7 @@ _PATTERNS = [(name, re.compile(rx)) for name, rx in (
                    rf"[A-Za-z][\w-]*\s+){{0,4}}?(?i:patients|participants|subjects|men|women|males|females|boys|"
                    rf"girls|children|adolescents|adults|infants|neonates|individuals|volunteers|persons|people|"
                    rf"cases|respondents|survivors|smokers|nonsmokers|dogs|mice|rats|eyes)\b)"),
-    ("skip_label", rf"\d{{1,2}}(?:\.\d+)?\s*%\s*(?:CI\b|(?i:confidence|credible|power|significance))"),
+    ("skip_label", r"\d{1,2}(?:\.\d+)?\s*%\s*(?:CI\b|(?i:confidence|credible|power|significance))"),
     ("skip_range", rf"(?:(?i:rang\w*\s+from|between)\s+{NUMBER}\s*{_UNIT}?\s*(?:to|and|-|–)\s*{NUMBER}\s*{_UNIT}?|"
                    rf"(?<!from\s){NUMBER}\s*%?\s*(?:-|–|to)\s*{NUMBER}\s*%)"),
     ("percent", rf"(?P<v>{COUNT})\s*(?P<vu>%|(?i:percent)\b)"),
