@@ -140,3 +140,34 @@ def test_bad_article_identifier_exits_2_before_any_request(tmp_path, server, arg
     result = run("build", *args, "--db", str(db))
     assert result.exit_code == 2 and named in result.output and result.output.count("\n") == 1
     assert not db.exists() and server.requests == []
+
+
+def test_default_build_harvests_the_seed_trial_and_article_then_checks(tmp_path, server):
+    """The article's responses are RECONSTRUCTED (tests/fixtures/seed); the registry answer is a STAND-IN: the real
+    recorded study NCT03418623 relabelled NCT02193698 here, since no recording of NCT02193698 exists."""
+    from .test_articles import serve_seed
+
+    serve_seed(server)
+    stand_in = json.loads(fixture_bytes("ctgov", "v2_study_NCT03418623_aact.json"))
+    stand_in["protocolSection"]["identificationModule"]["nctId"] = "NCT02193698"
+    server.route("/ctgov/studies/NCT02193698", Reply(200, json.dumps(stand_in).encode()))
+    db_path = tmp_path / "kb.db"
+    result = run("build", "--db", str(db_path))
+    assert result.exit_code == 0, result.output
+    assert "NCT02193698: stored" in result.output and "pmid:32009091: from Europe PMC, PubMed, Crossref, J-STAGE" in result.output
+    db = open_db(str(db_path))
+    assert db["article_trials"].get(("pmid:32009091", "NCT02193698", "abstract"))
+    assert db["checks"].count_where("subject = 'NCT02193698' and kind = 'enrollment'") == 1
+    assert db["checks"].count_where("subject = 'pmid:32009091' and kind = 'p_from_mean_sd'") == 1
+
+
+def test_default_build_without_the_registry_record_keeps_the_article(tmp_path, server):
+    from .test_articles import serve_seed
+
+    serve_seed(server)
+    server.route("/ctgov/studies/NCT02193698", Reply(404, b"{}"))
+    db_path = tmp_path / "kb.db"
+    result = run("build", "--db", str(db_path))
+    assert result.exit_code == 1 and "ClinicalTrials.gov NCT02193698: not found" in result.output
+    db = open_db(str(db_path))
+    assert db["trials"].count == 0 and db["articles"].count == 1 and db["regimen"].count == 3
