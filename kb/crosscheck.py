@@ -18,7 +18,9 @@ import sqlite_utils
 
 from .checks import recompute as rc
 from .checks.verdict import CONSISTENT, INCONSISTENT, NOT_CHECKABLE, Verdict, make_verdict, not_checkable
+from .checks.intervals import Reported
 from .extract.dates import extract_period
+from .extract.endpoints import match_endpoints
 
 RATIO = re.compile(r"hazard|odds|risk|ratio|\bHR\b|\bOR\b|\bRR\b", re.IGNORECASE)
 DIFFERENCE = re.compile(r"difference", re.IGNORECASE)
@@ -241,6 +243,7 @@ def registry_vs_article(db: sqlite_utils.Database, trial: dict, aid: str) -> lis
     found += _endpoints(db, trial, aid)
     found.append(_regimen(db, trial, aid))
     found.append(_results_posted(trial, aid))
+    found += _shared_numbers(db, trial["nct_id"], results)
     return found
 
 
@@ -292,6 +295,10 @@ def _endpoints(db: sqlite_utils.Database, trial: dict, aid: str) -> list[tuple[V
     nct = trial["nct_id"]
     registry = list(db["endpoints"].rows_where("subject = ? and source = 'registry'", [nct], order_by="kind, position"))
     published = list(db["endpoints"].rows_where("subject = ? and source = 'publication'", [aid], order_by="position"))
+    if registry and not published:
+        return [(not_checkable("endpoint_reported", {"article": aid}, "", "The abstract names no endpoints, so the "
+                               f"{len(registry)} registered endpoints cannot be compared with it."),
+                 [r["id"] for r in registry])]
     by_match = {p["matched_to"]: p for p in published if p["matched_to"]}
     mentions_secondary = any(p["kind"] == "secondary" for p in published)
     found = []
@@ -375,3 +382,83 @@ def _results_posted(trial: dict, aid: str) -> tuple[Verdict, list[str]]:
                             "the article's numbers can be compared with them.", verdict=CONSISTENT), []
     return not_checkable("results_posted", inputs, "", "No results are posted on the registry, so the article's "
                          "numbers cannot be compared with registry results."), []
+
+
+DAYS = {"day": 1, "week": 7, "month": 30.4375, "year": 365.25}
+COMPARED_STATISTICS = ("median", "mean", "hazard_ratio", "odds_ratio", "risk_ratio", "percent")
+
+
+def _statistic_class(statistic: str | None, unit: str | None) -> str | None:
+    """A registry param type or an extracted statistic as one of COMPARED_STATISTICS (None if not compared)."""
+    text, unit = (statistic or "").lower(), (unit or "").lower()
+    for word, name in (("hazard", "hazard_ratio"), ("odds", "odds_ratio"), ("risk", "risk_ratio"),
+                       ("median", "median"), ("mean", "mean")):
+        if word in text:
+            return name
+    if text in ("percent", "number", "count_of_participants") and ("percent" in unit or "%" in unit):
+        return "percent"
+    return None
+
+
+def _days(unit: str | None) -> float | None:
+    """Days in one `unit` ("Months", "weeks", "days") or None when it is not a duration."""
+    return DAYS.get((unit or "").lower().strip().rstrip("s"))
+
+
+def _scaled(value: Reported, unit: str | None, to_unit: str | None) -> tuple[float, float] | None:
+    """`value`'s interval in `to_unit` (durations converted; any other unit must be the same)."""
+    here, there = _days(unit), _days(to_unit)
+    if here and there:
+        return value.lo * here / there, value.hi * here / there
+    same = (unit or "").lower() == (to_unit or "").lower() or "percent" in (unit or "").lower() and to_unit == "%"
+    return (value.lo, value.hi) if same or not to_unit else None
+
+
+def _registry_value(row: dict, unit: str | None) -> str:
+    """ "386 Days (12.7 months) (Placebo)": a registry value, converted to the article's unit when it differs."""
+    text = " ".join(x for x in (row["value"], row["unit"]) if x)
+    here, there = _days(row["unit"]), _days(unit)
+    if here and there and here != there:
+        text += f" ({row['value_num'] * here / there:.1f} {unit})"
+    return f"{text} ({row['group']})" if row["group"] else text
+
+
+def _shared_numbers(db: sqlite_utils.Database, nct: str, published: list[dict]) -> list[tuple[Verdict, list[str]]]:
+    """Numbers both sides report (a median, a ratio, a mean, a percentage; durations converted): do they agree?
+
+    A published number equal, within both roundings, to a registry value of the same kind is consistent. One that
+    equals none is inconsistent only when its measure matches a registry outcome reporting that kind of number
+    (the endpoint matching rule); otherwise the two sides are not about the same thing and nothing is said.
+    """
+    registry = [r for r in db["results"].rows_where("subject = ? and source = 'registry'", [nct], order_by="id")
+                if r["value_num"] is not None and _statistic_class(r["statistic"], r["unit"])]
+    found = []
+    for pub in published:
+        kind = pub["statistic"] if pub["statistic"] in COMPARED_STATISTICS else None
+        same_kind = [r for r in registry if kind and _statistic_class(r["statistic"], r["unit"]) == kind]
+        if not same_kind or pub["value_num"] is None:
+            continue
+        value = Reported.parse(pub["value"])
+        agree = [r for r in same_kind if (b := _scaled(Reported.parse(r["value"]), r["unit"], pub["unit"]))
+                 and value.meets(*b)]
+        shown = f"{kind.replace('_', ' ')} {pub['value']}{' ' + pub['unit'] if pub['unit'] else ''}"
+        inputs = {"publication": pub["value"], "unit": pub["unit"], "measure": pub["measure"]}
+        if agree:
+            reg = agree[0]
+            found.append((make_verdict("shared_number", {**inputs, "registry": reg["value"]}, pub["value"], {}, [reg["id"]],
+                          f"The article's {shown} ({pub['measure'] or 'unnamed measure'}) matches the registry's "
+                          f"{_registry_value(reg, pub['unit'])} for \"{reg['measure']}\".",
+                          verdict=CONSISTENT), [pub["id"], reg["id"]]))
+            continue
+        measures = list({r["measure"]: r for r in same_kind}.values())
+        match = match_endpoints([{"measure": pub["measure"] or "", "time_frame": pub["timepoint"]}],
+                                [{"measure": r["measure"], "time_frame": r["timepoint"]} for r in measures])[0]
+        if match is None:
+            continue
+        reg_measure = measures[match]["measure"]
+        values = ", ".join(_registry_value(r, pub["unit"]) for r in same_kind if r["measure"] == reg_measure)
+        found.append((make_verdict("shared_number", inputs, pub["value"], {}, [],
+                                   f"The article's {shown} for {pub['measure']} matches none of the registry's values "
+                                   f"for \"{reg_measure}\": {values}.", verdict=INCONSISTENT),
+                      [pub["id"]] + [r["id"] for r in same_kind if r["measure"] == reg_measure]))
+    return found

@@ -134,3 +134,23 @@ def test_extract_commands_print_json():
     assert rows[0]["drug"] == "dexamethasone" and rows[0]["drug_course_total"] == 480
     stats = json.loads(CliRunner().invoke(cli, ["extract", "stats", "-"], input="HR 0.54 (95% CI 0.32-0.92; P=0.01)").output)
     assert stats[0]["statistic"] == "hazard_ratio" and stats[0]["lower"] == "0.32"
+
+
+def test_numbers_reported_by_both_registry_and_article_are_compared(tmp_path):
+    """The registry side is the real recorded NCT00791778; the article is a SYNTHETIC database row (its abstract is
+    written for this test, not a recorded response) linked to it, so that known numbers meet the registry's."""
+    db_path = tmp_path / "kb.db"
+    study = fixture_path("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")
+    assert CliRunner().invoke(cli, ["import", str(study), "--db", str(db_path)]).exit_code == 0
+    db = open_db(str(db_path))
+    abstract = ("Median progression-free survival was 12.7 months with sorafenib and 15.7 months with placebo "
+                "(HR 1.09; 95% CI 0.72-1.63). Median progression-free survival was 14.2 months in a subgroup.")
+    db["articles"].insert({"article_id": "doi:10.5555/synthetic", "doi": "10.5555/synthetic", "abstract": abstract})
+    db["article_trials"].insert({"article_id": "doi:10.5555/synthetic", "nct_id": "NCT00791778", "evidence": "test"})
+    assert CliRunner().invoke(cli, ["check", "--db", str(db_path)]).exit_code == 0
+    shared = list(db["checks"].rows_where("subject = 'NCT00791778' and kind = 'shared_number'", order_by="id"))
+    by_value = {c["reported"]: c for c in shared}
+    assert by_value["12.7"]["verdict"] == "consistent" and "386 Days" in by_value["12.7"]["detail"]
+    assert by_value["15.7"]["verdict"] == "consistent" and "478" in by_value["15.7"]["detail"]
+    assert by_value["1.09"]["verdict"] == "consistent"
+    assert by_value["14.2"]["verdict"] == "inconsistent" and "Progression-free Survival" in by_value["14.2"]["detail"]
