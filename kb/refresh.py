@@ -32,7 +32,7 @@ import sqlite_utils
 from harvest import ctgov, http
 from harvest.errors import HarvestError, NotFound, ParseError
 
-from . import derive, history, ingest, store
+from . import history, ingest, store
 from .schema import open_db
 
 CHUNK = ctgov.MAX_PAGE_SIZE
@@ -214,8 +214,10 @@ def _set_state(db: sqlite_utils.Database, change: Change) -> bool:
 
 def _after_change(db: sqlite_utils.Database, nct_ids: list[str]) -> None:
     """Re-derive what depends on these trials (regimen, endpoints matches, checks), inside the transaction that
-    changed them."""
-    derive.rederive(db, nct_ids)
+    changed them. (Imported here: the checks load scipy, which a refresh with nothing to do never needs.)"""
+    from .derive import rederive
+
+    rederive(db, nct_ids)
 
 
 def _version_line(db: sqlite_utils.Database, nct_id: str) -> str:

@@ -28,7 +28,7 @@ SQL_TIME_LIMIT_MS = 3000
 def datasette_for(db_path: str | Path) -> Datasette:
     """The Datasette instance `kb serve` runs for the KB at `db_path` (tests use it through `.client`)."""
     datasette = Datasette(metadata=parse_metadata(METADATA.read_text()),
-                          settings={"sql_time_limit_ms": SQL_TIME_LIMIT_MS})
+                          settings={"sql_time_limit_ms": SQL_TIME_LIMIT_MS, "suggest_facets": False})
     datasette.remove_database("_memory")
     datasette.add_database(Database(datasette, path=str(db_path), is_mutable=True), name=DATABASE)
     return datasette
