@@ -298,16 +298,16 @@ def _baseline(nct: str, results: dict) -> list[dict]:
     groups = _group_titles(module.get("groups"))
     rows = []
     for i, measure in items(module.get("measures")):
+        about = {"measure": as_text(measure.get("title")), "param_type": as_text(measure.get("paramType")),
+                 "dispersion_type": as_text(measure.get("dispersionType")),
+                 "unit": as_text(measure.get("unitOfMeasure"))}
         for j, cls in items(measure.get("classes")):
             for k, cat in items(cls.get("categories")):
                 for m, meas in items(cat.get("measurements")):
                     path = f"resultsSection.baselineCharacteristicsModule.measures[{i}].classes[{j}].categories[{k}].measurements[{m}]"
                     group_id = str(meas.get("groupId"))
                     rows.append({
-                        "id": f"{nct}/{path}", "nct_id": nct, "measure": as_text(measure.get("title")),
-                        "param_type": as_text(measure.get("paramType")),
-                        "dispersion_type": as_text(measure.get("dispersionType")),
-                        "unit": as_text(measure.get("unitOfMeasure")), "class": as_text(cls.get("title")),
+                        "id": f"{nct}/{path}", "nct_id": nct, **about, "class": as_text(cls.get("title")),
                         "category": as_text(cat.get("title")), "group_id": group_id,
                         "group": groups.get(group_id) or group_id, "value": as_text(meas.get("value")),
                         "spread": as_text(meas.get("spread")), "lower": as_text(meas.get("lowerLimit")),
@@ -322,12 +322,13 @@ def _adverse_events(nct: str, results: dict) -> list[dict]:
     rows = []
     for seriousness in ("serious", "other"):
         for i, event in items(module.get(f"{seriousness}Events")):
+            term, organ_system = as_text(event.get("term")), as_text(event.get("organSystem"))
             for j, stat in items(event.get("stats")):
                 path = f"resultsSection.adverseEventsModule.{seriousness}Events[{i}].stats[{j}]"
                 group_id = str(stat.get("groupId"))
                 rows.append({
-                    "id": f"{nct}/{path}", "nct_id": nct, "seriousness": seriousness, "term": as_text(event.get("term")),
-                    "organ_system": as_text(event.get("organSystem")), "group_id": group_id,
+                    "id": f"{nct}/{path}", "nct_id": nct, "seriousness": seriousness, "term": term,
+                    "organ_system": organ_system, "group_id": group_id,
                     "group": groups.get(group_id) or group_id, "num_events": integer(stat.get("numEvents")),
                     "num_affected": integer(stat.get("numAffected")), "num_at_risk": integer(stat.get("numAtRisk")),
                     "path": path,

@@ -155,6 +155,8 @@ def items(value) -> list[tuple[int, dict]]:
 
 
 def as_text(value) -> str | None:
+    if type(value) is str:  # most values: returned as they are, before the general checks
+        return value
     if isinstance(value, bool) or value is None:
         return None if value is None else str(value).lower()
     if isinstance(value, (str, int, float)):
@@ -164,6 +166,8 @@ def as_text(value) -> str | None:
 
 def integer(value) -> int | None:
     """A whole number from an int, an integral float or a string of digits; None for anything else (never rounded)."""
+    if type(value) is int:  # most values, before the general checks
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

@@ -40,8 +40,9 @@ class ImportSummary:
         return len(self.stored_ids)
 
 
-def iter_json_array(stream, name: str) -> Iterator[tuple[str, int]]:
-    """Yield (raw text, end offset in characters) of each element of the JSON array read from text `stream`."""
+def iter_json_array(stream, name: str) -> Iterator[tuple[str, object, int]]:
+    """Yield (raw text, decoded value, end offset in characters) of each element of the JSON array read from text
+    `stream` (finding where an element ends decodes it, so the value comes free: no study is decoded twice)."""
     buffer, offset, started = "", 0, False
     while True:
         chunk = stream.read(CHUNK)
@@ -58,12 +59,12 @@ def iter_json_array(stream, name: str) -> Iterator[tuple[str, int]]:
             if position < len(buffer) and buffer[position] == "]":
                 return
             try:
-                _, end = _decoder.raw_decode(buffer, position)
+                value, end = _decoder.raw_decode(buffer, position)
             except ValueError:
                 if not chunk:
                     raise ParseError(SOURCE.name, name, f"malformed or truncated JSON near character {offset + position}") from None
                 break
-            yield buffer[position:end], offset + end
+            yield buffer[position:end], value, offset + end
             position = end
         offset += position
         buffer = buffer[position:]
@@ -83,36 +84,40 @@ def file_mtime(path: Path) -> str:
     return datetime.fromtimestamp(os.path.getmtime(path), timezone.utc).isoformat(timespec="seconds")
 
 
-def study_response(raw: bytes, url: str, fetched_at: str, where: str) -> Fetched:
-    """A file-backed 'response' for one study, keyed by its NCT ID; ParseError if the bytes are not a study."""
+def study_response(raw: bytes, url: str, fetched_at: str, where: str, doc=None) -> tuple[Fetched, dict]:
+    """A file-backed 'response' for one study, keyed by its NCT ID, and the decoded study (`doc` if the caller has
+    decoded `raw` already); ParseError if the bytes are not a study."""
     try:
-        nct = study_nct_id(json.loads(raw))
+        doc = json.loads(raw) if doc is None else doc
     except ValueError as exc:
         raise ParseError(SOURCE.name, where, f"not valid JSON ({exc})") from None
+    nct = study_nct_id(doc)
     if not nct:
         raise ParseError(SOURCE.name, where, "JSON is not a ClinicalTrials.gov study")
-    return Fetched(SOURCE.name, nct, url, None, raw, "application/json", fetched_at)
+    return Fetched(SOURCE.name, nct, url, None, raw, "application/json", fetched_at), doc
 
 
-def iter_studies(path: Path) -> Iterator[tuple[bytes, str, str, str, int]]:
-    """(raw bytes, url, fetched_at, where, bytes consumed) for each element of a study file, ZIP or array."""
+def iter_studies(path: Path) -> Iterator[tuple[bytes, object, str, str, str, int]]:
+    """(raw bytes, decoded value or None, url, fetched_at, where, bytes consumed) for each element of a study file,
+    ZIP or array. Elements of an array come decoded; a ZIP member or a single file is decoded by its reader."""
     url, fetched_at = path.resolve().as_uri(), file_mtime(path)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 if info.filename.endswith(".json"):
                     raw = archive.read(info)
-                    yield raw, f"{url}!/{info.filename}", fetched_at, f"{path}!/{info.filename}", info.compress_size
+                    yield (raw, None, f"{url}!/{info.filename}", fetched_at, f"{path}!/{info.filename}",
+                           info.compress_size)
         return
     if _first_char(path) == "[":
         with open(path, encoding="utf-8-sig") as stream:
             consumed = 0
-            for i, (text, end) in enumerate(iter_json_array(stream, str(path))):
-                yield text.encode(), f"{url}#{i}", fetched_at, f"{path}[{i}]", end - consumed
+            for i, (text, value, end) in enumerate(iter_json_array(stream, str(path))):
+                yield text.encode(), value, f"{url}#{i}", fetched_at, f"{path}[{i}]", end - consumed
                 consumed = end
         return
     raw = path.read_bytes()
-    yield raw, url, fetched_at, str(path), len(raw)
+    yield raw, None, url, fetched_at, str(path), len(raw)
 
 
 def is_study_file(path: Path) -> bool:
@@ -144,12 +149,12 @@ def import_studies(db, paths: list[Path], progress=None) -> ImportSummary:
             summary.other_files.append(path)
             continue
         try:
-            for raw, url, fetched_at, where, consumed in iter_studies(path):
+            for raw, value, url, fetched_at, where, consumed in iter_studies(path):
                 summary.read += 1
                 if progress:
                     progress(consumed)
                 try:
-                    batch.append(ingest.study_document(study_response(raw, url, fetched_at, where)))
+                    batch.append(ingest.study_document(*study_response(raw, url, fetched_at, where, value)))
                 except ParseError as exc:
                     summary.failed.append(str(exc))
                 if len(batch) >= BATCH:

@@ -16,9 +16,10 @@ STUDY_TABLES = ("conditions", "keywords", "arms", "interventions", "arm_interven
                 "trial_references", "baseline_measurements", "adverse_events", "participant_flow")
 
 
-def study_document(fetched: Fetched) -> store.Document:
-    """A ClinicalTrials.gov response as a Document (ParseError if it is not a study)."""
-    rows = ctgov.parse_study(fetched.body, fetched.key)
+def study_document(fetched: Fetched, decoded: dict | None = None) -> store.Document:
+    """A ClinicalTrials.gov response as a Document (ParseError if it is not a study); `decoded` is its body
+    already decoded, if the caller has it (a bulk import then decodes each study once)."""
+    rows = ctgov.parse_study(fetched.body if decoded is None else decoded, fetched.key)
     nct = rows["trials"][0]["nct_id"]
     rows["results"] = [number_columns(row) for row in rows["results"]]
     rows["article_trials"] = [

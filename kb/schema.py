@@ -13,11 +13,16 @@ from sqlite_utils.migrations import Migrations
 T, I, F, B = str, int, float, bytes
 
 # name: (columns, primary key, indexed columns)
+# Indexed: every column that joins (ids, snapshot_id) and every column Datasette pages sort or facet by
+# (metadata.yml), so that a page of a KB of the whole registry reads an index rather than the table. A column that
+# queries filter on together with the row's owner (`subject = ? AND source = ?`) is indexed after the owner, never
+# alone: SQLite keeps no statistics here, and would take an index on `source` alone for a selective one, reading
+# every trial's rows to find one trial's (a facet on it still reads the narrow index, not the table).
 TABLES: dict[str, tuple[dict, tuple, list]] = {
     "snapshots": (
         {"id": T, "source": T, "key": T, "url": T, "fetched_at": T, "status": I, "content_type": T,
          "sha256": T, "size": I, "body": B},
-        ("id",), [("source", "key")],
+        ("id",), [("source", "key"), "fetched_at", "content_type"],
     ),
     "trials": (
         {"nct_id": T, "org_study_id": T, "brief_title": T, "official_title": T, "acronym": T,
@@ -30,22 +35,23 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
          "brief_summary": T, "detailed_description": T, "eligibility_criteria": T, "sex": T,
          "minimum_age": T, "maximum_age": T, "healthy_volunteers": I, "std_ages": T,
          "registry_state": T, "alias_of": T, "snapshot_id": T},
-        ("nct_id",), ["overall_status", "phase", "study_type", "snapshot_id", "last_update_posted"],
+        ("nct_id",), ["overall_status", "phase", "study_type", "snapshot_id", "last_update_posted", "has_results",
+                      "alias_of"],
     ),
     "trial_versions": (
         {"nct_id": T, "version": I, "observed_at": T, "last_update_posted": T, "sha256": T, "snapshot_id": T,
          "changed_fields": T},
-        ("nct_id", "version"), [],
+        ("nct_id", "version"), ["observed_at", "snapshot_id"],
     ),
     "conditions": ({"nct_id": T, "position": I, "condition": T, "path": T}, ("nct_id", "position"), ["condition"]),
     "keywords": ({"nct_id": T, "position": I, "keyword": T, "path": T}, ("nct_id", "position"), ["keyword"]),
     "arms": (
         {"nct_id": T, "position": I, "label": T, "type": T, "description": T, "path": T},
-        ("nct_id", "position"), [],
+        ("nct_id", "position"), ["type"],
     ),
     "interventions": (
         {"nct_id": T, "position": I, "type": T, "name": T, "description": T, "other_names": T, "path": T},
-        ("nct_id", "position"), ["name"],
+        ("nct_id", "position"), ["name", "type"],
     ),
     "arm_interventions": (
         {"nct_id": T, "arm_label": T, "intervention": T, "path": T},
@@ -53,17 +59,17 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
     ),
     "locations": (
         {"nct_id": T, "position": I, "facility": T, "city": T, "state": T, "country": T, "status": T, "path": T},
-        ("nct_id", "position"), ["country"],
+        ("nct_id", "position"), ["country", "status"],
     ),
     "trial_references": (
         {"nct_id": T, "position": I, "pmid": T, "type": T, "citation": T, "path": T},
-        ("nct_id", "position"), ["pmid"],
+        ("nct_id", "position"), ["pmid", "type"],
     ),
     "endpoints": (
         {"id": T, "subject": T, "source": T, "kind": T, "position": I, "measure": T, "description": T,
          "time_frame": T, "matched_to": T, "snapshot_id": T, "path": T, "span_start": I, "span_end": I,
          "source_text": T},
-        ("id",), [("subject", "source"), "matched_to"],
+        ("id",), [("subject", "source", "kind"), "matched_to", "snapshot_id"],
     ),
     "results": (
         {"id": T, "subject": T, "source": T, "kind": T, "measure": T, "group": T, "category": T,
@@ -71,34 +77,34 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
          "dispersion_type": T, "dispersion": T, "lower": T, "upper": T, "ci_pct": T, "ci_sides": T, "unit": T,
          "p_text": T, "p_relation": T, "p_value": F, "method": T, "groups_compared": T, "role": T, "pair": I,
          "snapshot_id": T, "path": T, "span_start": I, "span_end": I, "source_text": T},
-        ("id",), [("subject", "source"), "statistic"],
+        ("id",), [("subject", "source", "kind"), "statistic", "snapshot_id"],
     ),
     "baseline_measurements": (
         {"id": T, "nct_id": T, "measure": T, "param_type": T, "dispersion_type": T, "unit": T, "class": T,
          "category": T, "group_id": T, "group": T, "value": T, "spread": T, "lower": T, "upper": T, "path": T},
-        ("id",), ["nct_id"],
+        ("id",), [("nct_id", "param_type"), "measure"],
     ),
     "adverse_events": (
         {"id": T, "nct_id": T, "seriousness": T, "term": T, "organ_system": T, "group_id": T, "group": T,
          "num_events": I, "num_affected": I, "num_at_risk": I, "path": T},
-        ("id",), ["nct_id", "term"],
+        ("id",), ["nct_id", "term", "num_affected", "seriousness", "organ_system"],
     ),
     "participant_flow": (
         {"id": T, "nct_id": T, "period": T, "kind": T, "type": T, "group_id": T, "group": T, "count": T,
          "path": T},
-        ("id",), ["nct_id"],
+        ("id",), ["nct_id", "kind", "type"],
     ),
     "articles": (
         {"article_id": T, "pmid": T, "pmcid": T, "doi": T, "title": T, "journal": T, "journal_iso": T,
          "issn": T, "year": I, "volume": T, "issue": T, "pages": T, "pub_date": T, "epub_date": T,
          "language": T, "publication_types": T, "mesh": T, "keywords": T, "accessions": T, "license": T,
          "abstract": T, "open_access": I, "full_text_url": T, "sources": T, "field_sources": T},
-        ("article_id",), ["pmid", "doi", "pmcid"],
+        ("article_id",), ["pmid", "doi", "pmcid", "year", "journal", "language"],
     ),
     "abstract_sections": (
         {"article_id": T, "position": I, "label": T, "category": T, "text": T, "span_start": I, "span_end": I,
          "snapshot_id": T, "path": T},
-        ("article_id", "position"), [],
+        ("article_id", "position"), ["label", "snapshot_id"],
     ),
     "authors": (
         {"author_id": T, "family": T, "given": T, "initials": T, "display_name": T, "orcid": T,
@@ -119,11 +125,11 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
     ),
     "article_trials": (
         {"article_id": T, "nct_id": T, "evidence": T, "snapshot_id": T, "path": T},
-        ("article_id", "nct_id", "evidence"), ["nct_id"],
+        ("article_id", "nct_id", "evidence"), [("nct_id", "evidence"), "snapshot_id"],
     ),
     "article_sources": (
         {"article_id": T, "source": T, "snapshot_id": T, "fields": T},
-        ("article_id", "source"), [],
+        ("article_id", "source"), ["snapshot_id"],
     ),
     "article_disagreements": (
         {"article_id": T, "field": T, "values": T},
@@ -134,12 +140,12 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
          "frequency": T, "doses_per_week": F, "days": T, "days_list": T, "cycles": T, "n_cycles": I,
          "cycle_length_days": I, "doses_per_cycle": F, "dose_per_cycle": F, "drug_course_total": F,
          "snapshot_id": T, "path": T, "span_start": I, "span_end": I, "source_text": T},
-        ("id",), [("subject", "source"), "drug"],
+        ("id",), [("subject", "source"), "drug", "unit", "snapshot_id"],
     ),
     "checks": (
         {"id": T, "subject": T, "kind": T, "inputs": T, "reported": T, "recomputed": T, "methods_fit": T,
          "verdict": T, "decision_error": I, "detail": T, "uses": T},
-        ("id",), ["subject", "verdict", "kind"],
+        ("id",), ["subject", "verdict", "kind", "decision_error"],
     ),
 }
 

@@ -1,0 +1,550 @@
+"""Scale benchmark: `kb import` on 1,000 to 100,000 studies, `kb refresh` of a 1,000-trial KB, Datasette pages.
+
+    .venv/bin/python benchmarks/scale.py                        # 1,000 / 10,000 / 100,000 studies (about 7 minutes)
+    .venv/bin/python benchmarks/scale.py --sizes 1000,10000     # a quick run (about 1 minute)
+
+The inputs replicate the real recorded studies of tests/fixtures/ctgov (the 100-study bulk download and the single
+study records, 110 studies in all) under new NCT IDs NCT90000000, NCT90000001, ...: the content is real, the
+identifiers are not. One JSON array per size, as the registry's "download as JSON" gives it, and for one size a ZIP
+with one JSON file per study, as its bulk download gives it.
+
+What it measures, each in a child process (wall time, CPU time, peak memory from the child's own rusage):
+1. `kb import FILE --no-derive` (the bulk-load path) on each size, then the same file again (it must change nothing),
+   and the floor: reading the same file, `json.loads` of every study and inserting the raw bodies into SQLite in one
+   transaction;
+2. `kb check` (regimen extraction and checks for every trial) on the 1,000-study KB, with a profile;
+3. `kb refresh` of the 1,000-trial KB against a loopback server that answers like ClinicalTrials.gov, with 0% and 1%
+   of the records changed (requests made, seconds);
+4. Datasette (in-process, `metadata.yml` as it is now) on the largest KB: every canned query and every table page,
+   p50/p95 over repeated requests. The largest KB gets derived rows (regimen, checks) by replicating those of the
+   1,000-study KB under the new NCT IDs, since deriving 100,000 trials would take longer than the whole benchmark.
+
+It prints figures and the targets they are compared with; it never fails on a missed target. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import os
+import pstats
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+FIXTURES = ROOT / "tests" / "fixtures" / "ctgov"
+METADATA = ROOT / "metadata.yml"
+REGISTRY = 580_000  # studies in ClinicalTrials.gov, the size of its full download
+PLACEHOLDER = "NCT@@@@@@@@"
+TARGETS = {"rate": 1500, "floor_ratio": 4, "registry_minutes": 10, "refresh_requests_0": 2, "refresh_seconds_0": 2,
+           "refresh_requests_1": 12, "page_p95_ms": 200}
+
+
+def nct(i: int) -> str:
+    """The made-up NCT ID of the i-th replicated study."""
+    return f"NCT9{i:07d}"
+
+
+# --- inputs --------------------------------------------------------------------------------------------------------
+
+
+def templates() -> list[str]:
+    """Each recorded study as JSON text with PLACEHOLDER where its NCT ID goes (110 studies)."""
+    studies = json.loads((FIXTURES / "v2_bulk_ctg-studies_nsclc_100studies_nsclcbench.json").read_bytes())
+    studies += [json.loads(path.read_bytes()) for path in sorted(FIXTURES.glob("v2_study_NCT*.json"))]
+    found = []
+    for study in studies:
+        study["protocolSection"]["identificationModule"]["nctId"] = PLACEHOLDER
+        found.append(json.dumps(study))
+    return found
+
+
+def study_text(texts: list[str], i: int) -> str:
+    return texts[i % len(texts)].replace(PLACEHOLDER, nct(i), 1)
+
+
+def write_array(path: Path, texts: list[str], size: int) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("[")
+        for i in range(size):
+            out.write(("," if i else "") + study_text(texts, i) + "\n")
+        out.write("]")
+
+
+def write_zip(path: Path, texts: list[str], size: int) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(size):
+            archive.writestr(f"{nct(i)}.json", study_text(texts, i))
+
+
+# --- child processes -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float
+    peak_mb: float
+    code: int
+    out: str
+    err: str
+
+
+def run(args: list[str], env: dict | None = None) -> Run:
+    """Run a command; wall and CPU seconds and peak memory (its own rusage, from wait4) of the child."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=out, stderr=err, cwd=ROOT, env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode,
+                   out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+
+
+def kb(*args: str) -> list[str]:
+    script = Path(sys.executable).with_name("kb")
+    return [str(script), *args] if script.exists() else [sys.executable, "-c", "from kb.cli import cli; cli()", *args]
+
+
+def child(*args: str) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--child", *args]
+
+
+def floor(path: str, db_path: str) -> None:
+    """Child: read the JSON array at `path` in 1 MiB chunks, json-decode each study, insert its raw body into SQLite,
+    all in one transaction; the least any import of these bytes can do."""
+    decoder, count = json.JSONDecoder(), 0
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TABLE raw (nct_id TEXT, body BLOB)")
+    with conn, open(path, encoding="utf-8") as stream:
+        buffer, position = stream.read(1 << 20), 0
+        position = buffer.index("[") + 1
+        while True:
+            while True:
+                while position < len(buffer) and buffer[position] in " \t\r\n,":
+                    position += 1
+                if position >= len(buffer) or buffer[position] == "]":
+                    break
+                try:
+                    study, end = decoder.raw_decode(buffer, position)
+                except ValueError:
+                    break
+                conn.execute("INSERT INTO raw VALUES (?, ?)", (study["protocolSection"]["identificationModule"]["nctId"],
+                                                              buffer[position:end].encode()))
+                count, position = count + 1, end
+            chunk = stream.read(1 << 20)
+            if not chunk:
+                break
+            buffer, position = buffer[position:] + chunk, 0
+    print(count)
+
+
+def derive_profile(db_path: str) -> None:
+    """Child: `kb check`'s work (derive.rederive_all) timed, then profiled on a second, idempotent run."""
+    from kb import derive
+    from kb.extract.regimen import extract_regimen
+    from kb.schema import open_db
+
+    db = open_db(db_path)
+    trials = db["trials"].count
+    started = time.perf_counter()
+    extract_regimen("lenalidomide 25 mg on days 1-21")  # loads the drug dictionary, once per process
+    load = time.perf_counter() - started
+    started = time.perf_counter()
+    derive.rederive_all(db)
+    seconds = time.perf_counter() - started
+    profile = cProfile.Profile()
+    profile.runcall(derive.rederive_all, db)
+    stats = pstats.Stats(profile, stream=io.StringIO())
+    total = stats.total_tt
+
+    def cumulative(pattern: str) -> float:
+        return sum(row[3] for (file, _, name), row in stats.stats.items() if re.search(pattern, f"{file}:{name}"))
+
+    parts = {"regimen extraction (kb/extract/regimen.py, drug dictionary)": cumulative(r"extract/regimen\.py:extract_regimen$"),
+             "checks (kb/crosscheck.py, kb/checks, scipy)": cumulative(r"kb/crosscheck\.py:checks$"),
+             "writing rows (kb/store.py save)": cumulative(r"kb/store\.py:save$")}
+    top = sorted(((row[2], f"{Path(file).name}:{line} {name}") for (file, line, name), row in stats.stats.items()),
+                 reverse=True)[:6]
+    print(json.dumps({"trials": trials, "load": load, "seconds": seconds, "profiled_total": total,
+                      "parts": parts, "top": top, "checks": db["checks"].count, "regimen": db["regimen"].count}))
+
+
+# --- 1. import -------------------------------------------------------------------------------------------------------
+
+
+def table_counts(db_path: Path) -> dict[str, int]:
+    with sqlite3.connect(db_path) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {name: conn.execute(f"SELECT count(*) FROM [{name}]").fetchone()[0] for name in names}
+
+
+def import_line(size: int, label: str, r: Run) -> str:
+    return (f"  {label:<28} {size:>7,} studies {r.wall:7.1f} s {size / r.wall:7,.0f}/s  CPU {r.cpu:6.1f} s "
+            f"({size / r.cpu:,.0f}/CPU-s)  peak {r.peak_mb:5.0f} MiB")
+
+
+def rate(size: int, r: Run, startup: Run) -> float:
+    """Studies per second of wall time once the process has started."""
+    return size / max(r.wall - startup.wall, 1e-9)
+
+
+def bench_import(work: Path, sizes: list[int], zip_size: int, texts: list[str]) -> dict:
+    start = min((run(kb("--version")) for _ in range(3)), key=lambda r: r.wall)
+    print(f"\n1. Import (`kb import FILE --no-derive`, one child process each; the `kb` process itself starts in "
+          f"{start.wall:.1f} s, importing its libraries)")
+    results = {"startup": start}
+    for size in sizes:
+        path = work / f"studies-{size}.json"
+        started = time.perf_counter()
+        write_array(path, texts, size)
+        print(f"  input: {path.name}, {path.stat().st_size / 2**20:,.0f} MiB, written in "
+              f"{time.perf_counter() - started:.1f} s")
+        db = work / f"kb-{size}" / "kb.db"
+        db.parent.mkdir(exist_ok=True)
+        first = run(kb("import", str(path), "--no-derive", "--db", str(db)))
+        check_run(first, f"import of {size}")
+        print(import_line(size, "import (JSON array)", first))
+        low = run(child("floor", str(path), str(work / f"floor-{size}.db")))
+        check_run(low, f"floor of {size}")
+        (work / f"floor-{size}.db").unlink()
+        print(import_line(size, "floor (read+json.loads+raw)", low) + f"   import/floor = {first.wall / low.wall:.1f}")
+        results[size] = {"import": first, "floor": low, "db": db, "path": path}
+    if zip_size:
+        path = work / f"studies-{zip_size}.zip"
+        write_zip(path, texts, zip_size)
+        db = work / f"kb-zip-{zip_size}" / "kb.db"
+        db.parent.mkdir(exist_ok=True)
+        zipped = run(kb("import", str(path), "--no-derive", "--db", str(db)))
+        check_run(zipped, "ZIP import")
+        print(f"  input: {path.name}, {path.stat().st_size / 2**20:,.0f} MiB, one JSON file per study")
+        print(import_line(zip_size, "import (ZIP)", zipped))
+        results["zip"] = zipped
+        shutil.rmtree(db.parent)
+    largest = max(sizes)
+    db, path = results[largest]["db"], results[largest]["path"]
+    before = table_counts(db), db.stat().st_mtime_ns, db.stat().st_size
+    again = run(kb("import", str(path), "--no-derive", "--db", str(db)))
+    check_run(again, "re-import")
+    after = table_counts(db), db.stat().st_mtime_ns, db.stat().st_size
+    unchanged = before == after and f"0 stored, {largest} unchanged" in again.out
+    print(import_line(largest, "re-import of the same file", again)
+          + f"   {'nothing changed' if unchanged else 'CHANGED: ' + again.out.strip()}")
+    results["reimport"], results["unchanged"] = again, unchanged
+    for size in sizes:
+        results[size]["path"].unlink()
+    return results
+
+
+def check_run(r: Run, what: str) -> None:
+    if r.code:
+        sys.exit(f"{what} failed (exit {r.code}):\n{r.out}\n{r.err}")
+
+
+# --- 2. derive ---------------------------------------------------------------------------------------------------------
+
+
+def bench_derive(db: Path) -> dict:
+    print(f"\n2. Derive (`kb check`: regimen extraction and checks for every trial) on the {db.parent.name} KB")
+    r = run(child("derive", str(db)))
+    check_run(r, "derive")
+    found = json.loads(r.out.strip().splitlines()[-1])
+    per = found["seconds"] / found["trials"]
+    print(f"  {found['trials']:,} trials in {found['seconds']:.1f} s: {per * 1000:.1f} ms per trial "
+          f"({1 / per:,.0f} trials/s), plus {found['load']:.1f} s once per process to load the drug dictionary; "
+          f"{found['regimen']:,} regimen rows, {found['checks']:,} checks; peak {r.peak_mb:.0f} MiB")
+    print(f"  where the time goes (cProfile of a second, idempotent run; {found['profiled_total']:.1f} s profiled):")
+    for part, seconds in found["parts"].items():
+        print(f"    {seconds / found['profiled_total']:5.0%}  {part}")
+    print("    top functions by own time: " + "; ".join(f"{name} {t:.2f} s" for t, name in found["top"]))
+    return found
+
+
+# --- 3. refresh ------------------------------------------------------------------------------------------------------
+
+
+class Registry:
+    """A loopback stand-in for ClinicalTrials.gov API v2: GET /ctgov/studies (filter.ids change list, fields
+    restricted) and GET /ctgov/studies/{nct}; it counts requests."""
+
+    def __init__(self, bodies: dict[str, bytes]):
+        self.bodies, self.requests = bodies, 0
+        registry = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                registry.requests += 1
+                parts = urlsplit(self.path)
+                status, body = registry.answer(parts.path, parse_qs(parts.query))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/ctgov"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def answer(self, path: str, query: dict) -> tuple[int, bytes]:
+        if path == "/ctgov/studies":
+            ids = [i for i in query.get("filter.ids", [""])[0].split(",") if i in self.bodies]
+            studies = []
+            for i in ids:
+                status = json.loads(self.bodies[i])["protocolSection"]["statusModule"]
+                studies.append({"protocolSection": {"identificationModule": {"nctId": i}, "statusModule": {
+                    "lastUpdatePostDateStruct": status["lastUpdatePostDateStruct"]}}})
+            return 200, json.dumps({"studies": studies, "totalCount": len(studies)}).encode()
+        found = self.bodies.get(path.rsplit("/", 1)[-1])
+        return (200, found) if found else (404, b'{"error": "not found"}')
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def changed(body: bytes) -> bytes:
+    """A MODIFIED copy of a study (a later 'version' made by the benchmark): terminated, updated 2030-01-15."""
+    study = json.loads(body)
+    status = study["protocolSection"]["statusModule"]
+    status["overallStatus"], status["lastUpdatePostDateStruct"] = "TERMINATED", {"date": "2030-01-15"}
+    return json.dumps(study).encode()
+
+
+def bench_refresh(db: Path, texts: list[str], work: Path) -> dict:
+    print("\n3. Refresh (`kb refresh`) of the 1,000-trial KB against a loopback stand-in for ClinicalTrials.gov")
+    bodies = {nct(i): study_text(texts, i).encode() for i in range(1000)}
+    results = {}
+    for share, count in (("0%", 0), ("1%", 10)):
+        copy = work / f"refresh-{count}.db"
+        shutil.copy(db, copy)
+        served = dict(bodies)
+        for i in range(0, 1000, 100)[:count]:
+            served[nct(i)] = changed(bodies[nct(i)])
+        registry = Registry(served)
+        try:
+            r = run(kb("refresh", "--db", str(copy)), env={"KB_CTGOV_URL": registry.url, "KB_CTGOV_RATE": "1000"})
+        finally:
+            registry.close()
+        check_run(r, f"refresh {share}")
+        line = next((l for l in r.out.splitlines() if l.startswith("refresh:")), r.out.strip())
+        own = float(re.search(r"([\d.]+) s$", line)[1]) if re.search(r"([\d.]+) s$", line) else r.wall
+        print(f"  {share} changed: {registry.requests} requests; the refresh {own:.1f} s, the `kb refresh` process "
+              f"{r.wall:.1f} s wall ({line})")
+        results[share] = {"requests": registry.requests, "seconds": own, "process": r.wall, "line": line}
+        copy.unlink()
+        Path(f"{copy}.refresh.lock").unlink(missing_ok=True)
+    print("  (the stand-in answers at once; at the registry's polite rate of 50 requests a minute each request adds "
+          "1.2 s)")
+    return results
+
+
+# --- 4. Datasette ------------------------------------------------------------------------------------------------------
+
+
+def replicate_derived(big: Path, small: Path, size: int, templates_count: int) -> None:
+    """Give trial i of the big KB the derived rows (regimen, checks) of trial i % templates_count of the small one:
+    the same content, renamed. Deriving 100,000 trials for real would take longer than the whole benchmark."""
+    conn = sqlite3.connect(big)
+    conn.execute("ATTACH DATABASE ? AS small", [str(small)])
+    conn.execute("CREATE TEMP TABLE names (src TEXT, dst TEXT)")
+    conn.executemany("INSERT INTO names VALUES (?, ?)", ((nct(i % templates_count), nct(i)) for i in range(size)))
+    conn.execute("CREATE INDEX temp.names_src ON names (src)")
+    with conn:
+        for table in ("regimen", "checks"):
+            conn.execute(f"DELETE FROM main.{table}")
+            columns = [r[1] for r in conn.execute(f"PRAGMA main.table_info({table})")]
+            texts = {"id", "inputs", "uses", "reported", "recomputed", "detail", "source_text"}
+            select = ", ".join(
+                "n.dst" if c == "subject" else
+                "(SELECT snapshot_id FROM main.trials t WHERE t.nct_id = n.dst)" if c == "snapshot_id" else
+                f"replace(s.[{c}], n.src, n.dst)" if c in texts else f"s.[{c}]" for c in columns)
+            conn.execute(f"INSERT INTO main.{table} ({', '.join(f'[{c}]' for c in columns)}) SELECT {select} "
+                         f"FROM small.{table} s JOIN names n ON n.src = s.subject")
+    conn.close()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def bench_datasette(db: Path, repeat: int) -> dict:
+    from datasette.app import Datasette
+    from datasette.utils import parse_metadata
+
+    metadata = parse_metadata(METADATA.read_text())
+    name = next(iter(metadata.get("databases") or {"kb": {}}))
+
+    try:
+        from kb.serve import datasette_for  # the very instance `kb serve` runs, with its settings
+        datasette = datasette_for(db)
+    except ImportError:
+        datasette = Datasette([str(db)], metadata=metadata, settings={"sql_time_limit_ms": 3000})
+
+    with sqlite3.connect(db) as conn:
+        trial = conn.execute("SELECT subject FROM checks WHERE subject LIKE 'NCT%' GROUP BY subject "
+                             "ORDER BY count(*) DESC, subject DESC LIMIT 1").fetchone()
+        trial = trial[0] if trial else conn.execute("SELECT max(nct_id) FROM trials").fetchone()[0]
+        article = (conn.execute("SELECT article_id FROM article_trials WHERE nct_id = ?", [trial]).fetchone()
+                   or conn.execute("SELECT article_id FROM article_trials LIMIT 1").fetchone() or [""])[0]
+        existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+        trials = conn.execute("SELECT count(*) FROM trials").fetchone()[0]
+    config = metadata.get("databases", {}).get(name, {})
+    pages = {}
+    for query, spec in (config.get("queries") or {}).items():
+        sql = spec["sql"] if isinstance(spec, dict) else spec
+        params = set(re.findall(r"(?<!:):([A-Za-z_]\w*)", sql)) | set((spec.get("params") or []) if isinstance(spec, dict) else [])
+        values = {p: article if "article" in p else trial if re.search("nct|subject|trial", p) else "" for p in sorted(params)}
+        pages[f"canned query {query}"] = f"/{name}/{query}?" + "&".join(f"{p}={quote(v)}" for p, v in values.items())
+    for table, spec in (config.get("tables") or {}).items():
+        if table in existing and not (spec or {}).get("hidden"):
+            pages[f"table {table}"] = f"/{name}/{table}"
+    pages["search: trials?_search=sorafenib"] = f"/{name}/trials?_search=sorafenib"
+    pages[f"row: trials/{trial}"] = f"/{name}/trials/{trial}"
+    pages["database page (counts every table)"] = f"/{name}"
+    print(f"\n4. Datasette on the {trials:,}-trial KB, as `kb serve` runs it (in-process client, metadata.yml as it "
+          f"is now; {repeat} requests per page after a warm-up; parameters: nct/subject={trial}, "
+          f"article={article or '-'})")
+    timings = asyncio.run(_time_pages(datasette, pages, repeat))
+    width = max(len(label) for label in pages)
+    for label, (status, times) in timings.items():
+        p50, p95 = percentile(times, 0.5) * 1000, percentile(times, 0.95) * 1000
+        flag = "" if p95 < TARGETS["page_p95_ms"] else "  > target"
+        print(f"  {label:<{width}}  HTTP {status}  p50 {p50:5.0f} ms  p95 {p95:5.0f} ms{flag}")
+    return timings
+
+
+async def _time_pages(datasette, pages: dict[str, str], repeat: int) -> dict:
+    timings = {}
+    for label, path in pages.items():
+        response = await datasette.client.get(path)
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            response = await datasette.client.get(path)
+            times.append(time.perf_counter() - started)
+        timings[label] = (response.status_code, times)
+    return timings
+
+
+# --- summary ---------------------------------------------------------------------------------------------------------
+
+
+def summary(imports: dict, sizes: list[int], derived: dict | None, refreshed: dict | None, pages: dict | None) -> None:
+    largest, startup = max(sizes), imports["startup"]
+    big = imports[largest]["import"]
+    speed = rate(largest, big, startup)
+    ratio = big.wall / imports[largest]["floor"].wall
+    peaks = [imports[s]["import"].peak_mb for s in sizes]
+    minutes = (REGISTRY / speed + startup.wall) / 60
+    again = imports["reimport"]
+    rows = [
+        ("import rate, replicated mix, one process", f">= {TARGETS['rate']:,}/s",
+         f"{speed:,.0f}/s ({largest:,}; {largest / big.cpu:,.0f} per CPU-s)", speed >= TARGETS["rate"]),
+        ("import time / floor time", f"<= {TARGETS['floor_ratio']}x", f"{ratio:.1f}x ({largest:,})",
+         ratio <= TARGETS["floor_ratio"]),
+        ("peak memory flat in the number of studies", "flat",
+         " / ".join(f"{p:.0f}" for p in peaks) + " MiB", max(peaks) <= 1.5 * min(peaks)),
+        (f"full registry ({REGISTRY:,}) projected", f"< {TARGETS['registry_minutes']} min",
+         f"{minutes:.1f} min at the {largest:,} rate", minutes < TARGETS["registry_minutes"]),
+        ("re-import of the same file", "changes nothing, >= as fast",
+         f"{'nothing changed' if imports['unchanged'] else 'CHANGED'}, {rate(largest, again, startup):,.0f}/s",
+         imports["unchanged"] and again.wall <= big.wall),
+    ]
+    if derived:
+        per = derived["seconds"] / derived["trials"]
+        rows.append(("kb check (derive), per trial", "(measured)",
+                     f"{per * 1000:.1f} ms vs import {1000 / speed:.1f} ms; registry {REGISTRY * per / 60:.0f} min", None))
+    if refreshed:
+        zero, one = refreshed["0%"], refreshed["1%"]
+        rows.append(("refresh, 1,000 trials unchanged", f"<= {TARGETS['refresh_requests_0']} requests, "
+                     f"< {TARGETS['refresh_seconds_0']} s", f"{zero['requests']} requests, {zero['seconds']:.1f} s "
+                     f"(process {zero['process']:.1f} s)", zero["requests"] <= TARGETS["refresh_requests_0"]
+                     and zero["seconds"] < TARGETS["refresh_seconds_0"]))
+        rows.append(("refresh, 1% changed", f"<= {TARGETS['refresh_requests_1']} requests",
+                     f"{one['requests']} requests, {one['seconds']:.1f} s", one["requests"] <= TARGETS["refresh_requests_1"]))
+    if pages:
+        judged = {k: v for k, v in pages.items() if k.startswith(("canned", "table", "search"))}
+        worst = max(judged, key=lambda k: percentile(judged[k][1], 0.95))
+        p95 = percentile(judged[worst][1], 0.95) * 1000
+        slow = sum(percentile(v[1], 0.95) * 1000 >= TARGETS["page_p95_ms"] for v in judged.values())
+        rows.append(("canned queries + table pages, p95", f"< {TARGETS['page_p95_ms']} ms",
+                     f"{slow} of {len(judged)} over; worst {p95:,.0f} ms ({worst})", p95 < TARGETS["page_p95_ms"]))
+    print("\nTargets")
+    for what, target, measured, met in rows:
+        verdict = "-" if met is None else "met" if met else "NOT MET"
+        print(f"  {what:<42} {target:<30} {measured:<62} {verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="study counts, comma-separated")
+    parser.add_argument("--zip-size", type=int, help="also import a ZIP of this many studies (default: the middle "
+                        "size; 0: none)")
+    parser.add_argument("--repeat", type=int, default=20, help="requests per Datasette page (default 20)")
+    parser.add_argument("--workdir", type=Path, help="where inputs and KBs go (default: a temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--skip", default="", help="parts to skip, comma-separated: derive,refresh,datasette")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        {"floor": floor, "derive": derive_profile}[args.child[0]](*args.child[1:])
+        return
+    sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
+    zip_size = sizes[len(sizes) // 2] if args.zip_size is None else args.zip_size
+    skip = set(filter(None, args.skip.split(",")))
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="trial-kb-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    texts = templates()
+    print(f"trial-kb scale benchmark: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+          f"SQLite {sqlite3.sqlite_version}; work folder {work}")
+    print(f"Inputs replicate the {len(texts)} real recorded studies of tests/fixtures/ctgov under new NCT IDs "
+          f"{nct(0)}-{nct(max(sizes) - 1)}: the content is real, the identifiers are not.")
+    started = time.perf_counter()
+    try:
+        imports = bench_import(work, sizes, zip_size, texts)
+        small = imports[min(sizes)]["db"]
+        derived = None if "derive" in skip else bench_derive(small)
+        refreshed = None
+        if "refresh" not in skip and min(sizes) == 1000:
+            refreshed = bench_refresh(small, texts, work)
+        elif "refresh" not in skip:
+            print("\n3. Refresh: skipped (needs 1000 among --sizes)")
+        pages = None
+        if "datasette" not in skip:
+            big = imports[max(sizes)]["db"]
+            if derived and big != small:
+                replicate_derived(big, small, max(sizes), len(texts))
+            pages = bench_datasette(big, args.repeat)
+        summary(imports, sizes, derived, refreshed, pages)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\nBenchmark ran in {(time.perf_counter() - started) / 60:.1f} min.")
+
+
+if __name__ == "__main__":
+    main()
