@@ -43,11 +43,9 @@ def p_one_sample(mean, dispersion, n, p, *, dispersion_type: str = "sd", null: f
     m, d, size, pr = Reported.parse(mean), Reported.parse(dispersion), Reported.parse(n, exact=True), _p(p)
     inputs = {"mean": m.text, "dispersion": d.text, "dispersion_type": dispersion_type, "n": size.text,
               "null": null}
-    if gaps := missing({"the mean": m, "the SD or SE": d, "n": size, "p": pr}):
-        return not_checkable(kind, inputs, pr.text, f"Cannot recompute p: {gaps}.")
+    if problem := _unusable({"the mean": m, "the SD or SE": d, "n": size, "p": pr}, size):
+        return not_checkable(kind, inputs, pr.text, f"Cannot recompute p: {problem}.")
     count = int(size.value)
-    if count < 2:
-        return not_checkable(kind, inputs, pr.text, f"Cannot recompute p: a t-test needs n ≥ 2 (n = {count}).")
     dist = stats.t(count - 1)
     candidates, labels = {}, {}
     for reading in READINGS[dispersion_type]:
@@ -77,12 +75,10 @@ def p_paired(mean_before, dispersion_before, mean_after, dispersion_after, n, p,
     size, pr = Reported.parse(n, exact=True), _p(p)
     inputs = {"mean_before": m1.text, "dispersion_before": d1.text, "mean_after": m2.text,
               "dispersion_after": d2.text, "dispersion_type": dispersion_type, "n": size.text}
-    if gaps := missing({"the first mean": m1, "the first SD or SE": d1, "the second mean": m2,
-                        "the second SD or SE": d2, "n": size, "p": pr}):
-        return not_checkable(kind, inputs, pr.text, f"Cannot recompute p: {gaps}.")
+    if problem := _unusable({"the first mean": m1, "the first SD or SE": d1, "the second mean": m2,
+                             "the second SD or SE": d2, "n": size, "p": pr}, size):
+        return not_checkable(kind, inputs, pr.text, f"Cannot recompute p: {problem}.")
     count = int(size.value)
-    if count < 2:
-        return not_checkable(kind, inputs, pr.text, f"Cannot recompute p: a t-test needs n ≥ 2 (n = {count}).")
     dist = stats.t(count - 1)
     candidates, labels = {}, {}
     for reading in READINGS[dispersion_type]:
@@ -148,6 +144,13 @@ def rank_sum_floor(n1: int, n2: int) -> float | None:
     if n1 + n2 > RANK_FLOOR_MAX_N:
         return None
     return float(stats.mannwhitneyu(np.arange(n1) + n2, np.arange(n2), method="exact").pvalue)
+
+
+def _unusable(named: dict[str, Reported], size: Reported) -> str:
+    """Why a t-test cannot be recomputed from these inputs: a missing number, or n below 2; empty when it can."""
+    if gaps := missing(named):
+        return gaps
+    return f"a t-test needs n ≥ 2 (n = {int(size.value)})" if size.value < 2 else ""
 
 
 def _p(text) -> Reported:
