@@ -129,6 +129,21 @@ def _insert(db: sqlite_utils.Database, table: str, rows: list[dict], on_conflict
     head = f"{verb} INTO [{table}] ({', '.join(f'[{c}]' for c in columns)}) VALUES "
     marks = f"({', '.join('?' * len(columns))})"
     size = max(1, min(ROWS_PER_STATEMENT, db.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(columns)))
-    for start in range(0, len(values), size):
-        chunk = values[start:start + size]
-        db.conn.execute(head + ", ".join([marks] * len(chunk)) + action, list(chain.from_iterable(chunk)))
+    start = 0
+    for count in _chunk_sizes(len(values), size):
+        chunk = values[start:start + count]
+        db.conn.execute(head + ", ".join([marks] * count) + action, list(chain.from_iterable(chunk)))
+        start += count
+
+
+def _chunk_sizes(total: int, size: int) -> list[int]:
+    """`total` rows as chunks of `size`, then the rest as powers of two (700 = 512 + 128 + 32 + 16 + 8 + 4).
+
+    Each row count is another statement text, and the connection keeps its last 128 statements prepared: with a
+    chunk of any length per table and batch, that cache fills with large statements (~80 MB); with powers of two
+    there are a few of each size, and an import's memory stays flat however many studies it reads.
+    """
+    sizes = [size] * (total // size)
+    rest = total % size
+    sizes += [1 << bit for bit in reversed(range(rest.bit_length())) if rest >> bit & 1]
+    return sizes
