@@ -34,6 +34,14 @@ def latest_versions(db: sqlite_utils.Database, nct_ids: list[str]) -> dict[str, 
     return {row["nct_id"]: row for row in db.query(sql, nct_ids)}
 
 
+def known_bodies(db: sqlite_utils.Database, nct_ids: list[str]) -> set[tuple[str, str]]:
+    """(nct_id, sha256) of every version the KB has seen of these records."""
+    if not nct_ids or not db["trial_versions"].exists():
+        return set()
+    marks = ",".join("?" * len(nct_ids))
+    return set(db.execute(f"select nct_id, sha256 from trial_versions where nct_id in ({marks})", nct_ids).fetchall())
+
+
 def next_version(db: sqlite_utils.Database, previous: dict | None, nct_id: str, body: bytes, snapshot: dict,
                  last_update_posted: str | None) -> dict:
     """The `trial_versions` row for a new body of `nct_id` (changes listed against the previous snapshot)."""

@@ -43,22 +43,47 @@ def number_columns(row: dict) -> dict:
 
 
 def save_studies(db: sqlite_utils.Database, documents: list[store.Document]) -> list[str]:
-    """Store study documents in one transaction, with a `trial_versions` row for each new or changed record.
+    """Store study documents, with a `trial_versions` row for each new or changed record; returns the NCT IDs stored.
 
-    A document whose body is the one the KB already holds for that trial is skipped. Returns the NCT IDs stored.
+    A document is skipped when the KB has seen its body before (in any version of that trial) or holds a version
+    the registry posted later (`last_update_posted`): re-importing a file, or importing an older download, changes
+    nothing. Documents are written in runs
+    without a repeated NCT ID (one transaction each), so that a file holding two versions of a record stores both,
+    in file order, each replacing every row of the one before.
     """
+    stored = []
+    for run in _runs_without_repeats(documents):
+        stored += _save_run(db, run)
+    return stored
+
+
+def _runs_without_repeats(documents: list[store.Document]) -> list[list[store.Document]]:
+    runs, seen = [[]], set()
+    for doc in documents:
+        nct = doc.rows["trials"][0]["nct_id"]
+        if nct in seen:
+            runs.append([])
+            seen.clear()
+        runs[-1].append(doc)
+        seen.add(nct)
+    return [run for run in runs if run]
+
+
+def _save_run(db: sqlite_utils.Database, documents: list[store.Document]) -> list[str]:
     nct_ids = [doc.rows["trials"][0]["nct_id"] for doc in documents]
-    latest = history.latest_versions(db, nct_ids)
+    latest, known = history.latest_versions(db, nct_ids), history.known_bodies(db, nct_ids)
     changed = []
     for nct, doc in zip(nct_ids, documents):
-        previous = latest.get(nct)
+        previous, posted = latest.get(nct), doc.rows["trials"][0]["last_update_posted"]
         snapshot = store.snapshot_row(doc.snapshot)
-        if previous and previous["sha256"] == snapshot["sha256"]:
+        if (nct, snapshot["sha256"]) in known or _older(posted, previous):
             continue
-        trial = doc.rows["trials"][0]
-        doc.rows["trial_versions"] = [history.next_version(db, previous, nct, doc.snapshot.body, snapshot,
-                                                           trial["last_update_posted"])]
-        latest[nct] = doc.rows["trial_versions"][0]
+        doc.rows["trial_versions"] = [history.next_version(db, previous, nct, doc.snapshot.body, snapshot, posted)]
         changed.append(doc)
     store.save(db, changed)
     return [doc.rows["trials"][0]["nct_id"] for doc in changed]
+
+
+def _older(posted: str | None, previous: dict | None) -> bool:
+    """True when the registry posted the stored version after `posted` (dates compare as ISO text)."""
+    return bool(posted and previous and previous["last_update_posted"] and posted < previous["last_update_posted"])

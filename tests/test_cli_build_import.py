@@ -101,6 +101,48 @@ def test_import_of_the_100_study_download(tmp_path):
     assert "0 stored, 100 unchanged" in again.output and db_dump(db_path) == first
 
 
+def test_a_file_with_two_versions_of_a_record_stores_both_in_order(tmp_path):
+    # The real record, preceded by an edited copy standing for an earlier version (status and keywords changed by
+    # this test, not recorded): a download file may hold the same NCT ID twice.
+    later = json.loads(fixture_bytes("ctgov", "v2_study_NCT00973089_aact.json"))
+    earlier = json.loads(json.dumps(later))
+    earlier["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"
+    earlier["protocolSection"]["conditionsModule"]["keywords"] += ["removed later"]
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps([earlier, later]))
+    db_path = tmp_path / "kb.db"
+    assert "2 studies read, 2 stored" in run("import", str(both), "--db", str(db_path), "--no-derive").output
+    db = open_db(str(db_path))
+    versions = list(db.query("select version, changed_fields from trial_versions where nct_id = 'NCT00973089' "
+                             "order by version"))
+    assert [v["version"] for v in versions] == [1, 2]
+    changed = {c["path"] for c in json.loads(versions[1]["changed_fields"])}
+    assert {"protocolSection.statusModule.overallStatus", "protocolSection.conditionsModule.keywords[3]"} <= changed
+    assert db["trials"].get("NCT00973089")["overall_status"] == "WITHDRAWN"
+    assert [k["keyword"] for k in db["keywords"].rows_where(order_by="position")] == \
+        later["protocolSection"]["conditionsModule"]["keywords"]
+    assert db["snapshots"].count == 2
+    first = db_dump(db_path)
+    assert "0 stored, 2 unchanged" in run("import", str(both), "--db", str(db_path), "--no-derive").output
+    assert db_dump(db_path) == first
+
+
+def test_an_older_download_does_not_overwrite_a_newer_record(tmp_path):
+    # An edited copy of the real record stands for a version the registry posted a year earlier (not recorded).
+    current = json.loads(fixture_bytes("ctgov", "v2_study_NCT00973089_aact.json"))
+    posted = current["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"]
+    old = json.loads(json.dumps(current))
+    old["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"
+    old["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"]["date"] = f"{int(posted[:4]) - 1}{posted[4:]}"
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    db_path = tmp_path / "kb.db"
+    run("import", str(fixture_path("ctgov", "v2_study_NCT00973089_aact.json")), "--db", str(db_path), "--no-derive")
+    before = db_dump(db_path)
+    assert "0 stored, 1 unchanged" in run("import", str(tmp_path / "old.json"), "--db", str(db_path),
+                                          "--no-derive").output
+    assert db_dump(db_path) == before
+
+
 def test_import_of_a_zip_download(tmp_path):
     archive = tmp_path / "ctg-studies.json.zip"
     with zipfile.ZipFile(archive, "w") as z:
