@@ -85,7 +85,7 @@ class Fetched:
     content_type: str = ""
     fetched_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.body).hexdigest()
 

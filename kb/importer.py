@@ -18,7 +18,7 @@ from harvest.ctgov import SOURCE, study_nct_id
 from harvest.errors import ParseError
 from harvest.http import Fetched
 
-from . import ingest
+from . import bulk, ingest
 
 CHUNK = 1 << 20
 BATCH = 500
@@ -135,7 +135,21 @@ def is_study_file(path: Path) -> bool:
 
 
 def import_studies(db, paths: list[Path], progress=None) -> ImportSummary:
-    """Import every study in `paths` (files or folders), in transactions of up to BATCH studies."""
+    """Import every study in `paths` (files or folders), in transactions of up to BATCH studies.
+
+    Once an import has stored as many studies as the KB held when it began (at least a batch), it becomes a bulk
+    load: secondary indexes and full-text indexing wait for its end (kb/bulk.py).
+    """
+    with bulk.DeferredIndexes(db, keep=_scope_columns()) as deferred:
+        return _import_studies(db, paths, progress, deferred, bulk_after=max(BATCH, db["trials"].count))
+
+
+def _scope_columns() -> dict[str, set[str]]:
+    """The columns an import looks rows up by (the first of each table's replace scope)."""
+    return {table: {next(iter(where))} for table, where in ingest.study_scopes("").items()}
+
+
+def _import_studies(db, paths, progress, deferred: bulk.DeferredIndexes, bulk_after: int) -> ImportSummary:
     summary, batch = ImportSummary(), []
 
     def flush():
@@ -143,6 +157,8 @@ def import_studies(db, paths: list[Path], progress=None) -> ImportSummary:
         summary.stored_ids += stored
         summary.unchanged += len(batch) - len(stored)
         batch.clear()
+        if summary.stored >= bulk_after:
+            deferred.start()
 
     for path in expand_paths(paths):
         if not is_study_file(path):

@@ -27,10 +27,15 @@ def study_document(fetched: Fetched, decoded: dict | None = None) -> store.Docum
          "path": ref["path"]}
         for ref in rows["trial_references"] if ref["pmid"]
     ]
-    replaces = {table: {"nct_id": nct} for table in STUDY_TABLES}
-    replaces |= {"endpoints": {"subject": nct, "source": "registry"}, "results": {"subject": nct, "source": "registry"},
-                 "article_trials": {"nct_id": nct, "evidence": "registry reference"}}
-    return store.Document(fetched, rows, replaces)
+    return store.Document(fetched, rows, study_scopes(nct))
+
+
+def study_scopes(nct: str) -> dict[str, dict]:
+    """The rows a study document of `nct` replaces, per table."""
+    scopes = {table: {"nct_id": nct} for table in STUDY_TABLES}
+    return scopes | {"endpoints": {"subject": nct, "source": "registry"},
+                     "results": {"subject": nct, "source": "registry"},
+                     "article_trials": {"nct_id": nct, "evidence": "registry reference"}}
 
 
 def number_columns(row: dict) -> dict:

@@ -234,9 +234,8 @@ def ensure_shape(db: sqlite_utils.Database) -> None:
                     table.add_column(column, kind)
         for index in indexes:
             table.create_index([index] if isinstance(index, str) else list(index), if_not_exists=True)
-    for name, columns in FTS.items():
-        if not db[f"{name}_fts"].exists():
-            db[name].enable_fts(columns, create_triggers=True, tokenize="porter")
+    for name, columns in FTS.items():  # created, or rebuilt when its triggers are missing (an interrupted bulk load)
+        db[name].enable_fts(columns, create_triggers=True, tokenize="porter", replace=True)
     ensure_views(db)
 
 

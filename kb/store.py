@@ -35,19 +35,17 @@ class Document:
     replaces: dict[str, dict] = field(default_factory=dict)
 
 
-def snapshot_id(fetched: Fetched, sha256: str | None = None) -> str:
-    """A readable, deterministic id: source slug / key / first 16 hex digits of the body's sha256 (`sha256`, when
-    the caller has it already, saves hashing the body again)."""
+def snapshot_id(fetched: Fetched) -> str:
+    """A readable, deterministic id: source slug / key / first 16 hex digits of the body's sha256."""
     slug = fetched.source.lower().replace(" ", "-").replace(".", "")
-    return f"{slug}/{fetched.key}/{(sha256 or fetched.sha256)[:16]}"
+    return f"{slug}/{fetched.key}/{fetched.sha256[:16]}"
 
 
 def snapshot_row(fetched: Fetched) -> dict:
-    sha256 = fetched.sha256  # hashed once per row: on a bulk import this is a measurable share of the time
     return {
-        "id": snapshot_id(fetched, sha256), "source": fetched.source, "key": fetched.key, "url": fetched.url,
+        "id": snapshot_id(fetched), "source": fetched.source, "key": fetched.key, "url": fetched.url,
         "fetched_at": fetched.fetched_at, "status": fetched.status, "content_type": fetched.content_type,
-        "sha256": sha256, "size": len(fetched.body), "body": fetched.body,
+        "sha256": fetched.sha256, "size": len(fetched.body), "body": fetched.body,
     }
 
 
@@ -92,8 +90,9 @@ def _write(db: sqlite_utils.Database, documents: list[Document]) -> None:
                 continue
             deletes[(table, tuple(where))].append(tuple(where.values()))
         for table, table_rows in rows.items():
-            has_snapshot = "snapshot_id" in TABLES[table][0]
-            inserts[table].extend({"snapshot_id": sid, **row} if has_snapshot and sid else row for row in table_rows)
+            if sid and "snapshot_id" in TABLES[table][0]:
+                table_rows = [{"snapshot_id": sid, **row} for row in table_rows]
+            inserts[table].extend(table_rows)
     if snapshots:
         _insert(db, "snapshots", snapshots, on_conflict="ignore")
     for (table, columns), values in deletes.items():
