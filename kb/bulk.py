@@ -14,10 +14,11 @@ from . import schema
 
 
 class DeferredIndexes:
-    """Context manager; `start()` sets the indexes aside (once), leaving those led by `keep[table]` columns."""
+    """Context manager; `start()` sets aside (once) the indexes and full-text triggers of the tables in `tables`,
+    but for the indexes led by one of the columns listed for that table."""
 
-    def __init__(self, db: sqlite_utils.Database, keep: dict[str, set[str]]):
-        self.db, self.keep, self.started = db, keep, False
+    def __init__(self, db: sqlite_utils.Database, tables: dict[str, set[str]]):
+        self.db, self.tables, self.started = db, tables, False
 
     def __enter__(self) -> DeferredIndexes:
         return self
@@ -27,14 +28,14 @@ class DeferredIndexes:
             return
         self.started = True
         with self.db.atomic():
-            for table, (_, _, declared) in schema.TABLES.items():
-                wanted = {(index,) if isinstance(index, str) else tuple(index) for index in declared}
+            for table, keep in self.tables.items():
+                declared = {(i,) if isinstance(i, str) else tuple(i) for i in schema.TABLES[table][2]}
                 for index in self.db[table].indexes:
-                    if tuple(index.columns) in wanted and index.columns[0] not in self.keep.get(table, ()):
+                    if tuple(index.columns) in declared and index.columns[0] not in keep:
                         self.db.execute(f"DROP INDEX [{index.name}]")
-            for table in schema.FTS:
-                for trigger in self.db[table].triggers:
-                    self.db.execute(f"DROP TRIGGER [{trigger.name}]")
+                if table in schema.FTS:
+                    for trigger in self.db[table].triggers:
+                        self.db.execute(f"DROP TRIGGER [{trigger.name}]")
 
     def __exit__(self, *exc) -> None:
         if self.started:

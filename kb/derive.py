@@ -18,7 +18,7 @@ from . import crosscheck, store
 from .extract.endpoints import extract_endpoints, match_endpoints
 from .extract.regimen import extract_regimen
 from .extract.stats import extract_stats
-from .schema import TABLES
+from .schema import TABLES, refresh_endpoint_comparison
 
 METHODS_LABEL = re.compile(r"method|design|intervention|treatment|patients and", re.IGNORECASE)
 
@@ -84,13 +84,15 @@ def _filled(row: dict) -> int:
     return sum(value is not None for value in row.values())
 
 
-def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=()) -> None:
-    """Re-extract and re-check the given trials and articles, and everything linked to them, in one transaction."""
+def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=(), every_trial: bool = False) -> None:
+    """Re-extract and re-check the given trials and articles, and everything linked to them, in one transaction;
+    then recompute their computed rows (endpoint_comparison), those of every trial when `every_trial`."""
     nct_ids, article_ids = set(nct_ids), set(article_ids)
     for nct in list(nct_ids):
         article_ids |= {r["article_id"] for r in db["article_trials"].rows_where("nct_id = ?", [nct])}
     for aid in list(article_ids):
         nct_ids |= {r["nct_id"] for r in db["article_trials"].rows_where("article_id = ?", [aid])}
+    linked = sorted(nct_ids)  # with the trials only linked to an article, whose comparison lists its endpoints
     nct_ids = {n for n in nct_ids if db["trials"].count_where("nct_id = ?", [n])}
     article_ids = {a for a in article_ids if db["articles"].count_where("article_id = ?", [a])}
     with db.atomic():
@@ -100,10 +102,12 @@ def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=()) -> None:
                                 {t: {"subject": aid, "source": "publication"} for t in ("regimen", "endpoints", "results")})
                  for aid in sorted(article_ids)]
         store.save(db, docs)
+        refresh_endpoint_comparison(db, None if every_trial else linked)
         store.save(db, [store.Document(None, {"checks": crosscheck.checks(db, subject)}, {"checks": {"subject": subject}})
                         for subject in sorted(nct_ids) + sorted(article_ids)])
 
 
 def rederive_all(db: sqlite_utils.Database) -> None:
     """Re-derive every trial and article in the KB."""
-    rederive(db, [r["nct_id"] for r in db["trials"].rows], [r["article_id"] for r in db["articles"].rows])
+    rederive(db, [r["nct_id"] for r in db["trials"].rows], [r["article_id"] for r in db["articles"].rows],
+             every_trial=True)

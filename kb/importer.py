@@ -140,13 +140,15 @@ def import_studies(db, paths: list[Path], progress=None) -> ImportSummary:
     Once an import has stored as many studies as the KB held when it began (at least a batch), it becomes a bulk
     load: secondary indexes and full-text indexing wait for its end (kb/bulk.py).
     """
-    with bulk.DeferredIndexes(db, keep=_scope_columns()) as deferred:
+    with bulk.DeferredIndexes(db, _written_tables()) as deferred:
         return _import_studies(db, paths, progress, deferred, bulk_after=max(BATCH, db["trials"].count))
 
 
-def _scope_columns() -> dict[str, set[str]]:
-    """The columns an import looks rows up by (the first of each table's replace scope)."""
-    return {table: {next(iter(where))} for table, where in ingest.study_scopes("").items()}
+def _written_tables() -> dict[str, set[str]]:
+    """Each table a study import writes, with the column it looks rows up by (the first of the table's replace
+    scope), whose indexes it needs while it writes."""
+    looked_up = {table: {next(iter(where))} for table, where in ingest.study_scopes("").items()}
+    return {"snapshots": set(), "trials": set(), "trial_versions": set()} | looked_up
 
 
 def _import_studies(db, paths, progress, deferred: bulk.DeferredIndexes, bulk_after: int) -> ImportSummary:

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from kb.cli import cli
-from kb.schema import open_db
+from kb.derive import rederive
+from kb.schema import ENDPOINT_COMPARISON, open_db
 
 from .conftest import db_dump, fixture_path
 
@@ -82,6 +83,36 @@ def test_check_is_idempotent(kb):
     before = db_dump(kb)
     assert CliRunner().invoke(cli, ["check", "--db", str(kb)]).exit_code == 0
     assert db_dump(kb) == before
+
+
+def test_endpoint_comparison_holds_what_its_query_computes(tmp_path):
+    """endpoint_comparison is a table derive keeps: after an import, and after a re-derive once publication endpoints
+    exist. The registry side is the real recorded NCT00791778; the article's endpoints are SYNTHETIC rows."""
+    db_path = tmp_path / "kb.db"
+    study = fixture_path("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")
+    assert CliRunner().invoke(cli, ["import", str(study), "--db", str(db_path)]).exit_code == 0
+    db = open_db(str(db_path))
+
+    def stored_and_computed():
+        return [sorted(map(tuple, db.execute(sql).fetchall()), key=repr)
+                for sql in ("SELECT * FROM endpoint_comparison", f"SELECT * FROM ({ENDPOINT_COMPARISON})")]
+
+    stored, computed = stored_and_computed()
+    assert stored == computed and {row[1] for row in stored} == {"not compared"}
+    registry = [r["id"] for r in db["endpoints"].rows_where("subject = 'NCT00791778'", order_by="kind, position")]
+    db["article_trials"].insert({"article_id": "doi:10.5555/synthetic", "nct_id": "NCT00791778", "evidence": "test"})
+    db["endpoints"].insert_all([
+        {"id": "doi:10.5555/synthetic/publication/endpoint/0", "subject": "doi:10.5555/synthetic",
+         "source": "publication", "kind": "secondary", "measure": "overall survival", "matched_to": registry[0]},
+        {"id": "doi:10.5555/synthetic/publication/endpoint/1", "subject": "doi:10.5555/synthetic",
+         "source": "publication", "kind": "primary", "measure": "quality of life"}])
+    rederive(db, ["NCT00791778"])
+    stored, computed = stored_and_computed()
+    assert stored == computed
+    assert {row[1] for row in stored} == {"kind changed", "unreported", "added"}
+    before = db_dump(db_path)
+    rederive(db, ["NCT00791778"])
+    assert db_dump(db_path) == before
 
 
 def test_registry_against_article_with_a_labelled_stand_in_record(tmp_path):
