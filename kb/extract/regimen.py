@@ -330,10 +330,12 @@ def _mentions(sent: str) -> list[_Mention]:
     return unique
 
 
+_STEM_WORD = re.compile(r".{3,}(?:%s)" % "|".join(map(re.escape, INN_STEMS)))
+
+
 def _has_stem(word: str) -> bool:
     """An unknown word built on an INN drug stem ("furmonertinib"), not a short or capitalised acronym."""
-    low = word.lower()
-    return word[1:].islower() and any(low.endswith(stem) and len(low) >= len(stem) + 3 for stem in INN_STEMS)
+    return word[1:].islower() and _STEM_WORD.fullmatch(word.lower()) is not None
 
 
 @lru_cache(maxsize=1)
