@@ -115,6 +115,25 @@ def test_endpoint_comparison_holds_what_its_query_computes(tmp_path):
     assert db_dump(db_path) == before
 
 
+def test_a_kb_made_when_endpoint_comparison_was_a_view_gets_the_table_filled_at_its_next_open(tmp_path):
+    db_path = tmp_path / "kb.db"
+    study = fixture_path("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")
+    assert CliRunner().invoke(cli, ["import", str(study), "--db", str(db_path)]).exit_code == 0
+    db = open_db(str(db_path))
+    expected = sorted(map(tuple, db.execute("SELECT * FROM endpoint_comparison").fetchall()), key=repr)
+    assert expected
+    # What such a KB holds: a view of that name and no record of migration m003.
+    db.execute("DROP TABLE endpoint_comparison")
+    db.execute(f"CREATE VIEW endpoint_comparison AS {ENDPOINT_COMPARISON}")
+    db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm003_computed_tables'")
+    db.conn.commit()
+    db.conn.close()
+
+    db = open_db(str(db_path))
+    assert "endpoint_comparison" in db.table_names() and "endpoint_comparison" not in db.view_names()
+    assert sorted(map(tuple, db.execute("SELECT * FROM endpoint_comparison").fetchall()), key=repr) == expected
+
+
 def test_registry_against_article_with_a_labelled_stand_in_record(tmp_path):
     """STAND-IN: the real recorded study NCT03418623 (GET73, alcohol use disorder) is relabelled NCT02193698 in this
     test only, to exercise the comparisons mechanically; its content is unrelated to the seed article, so every
