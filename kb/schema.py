@@ -191,8 +191,6 @@ FOREIGN_KEYS: dict[str, list[tuple[str, str, str]]] = {
     "article_disagreements": [_ARTICLE],
 }
 
-VIEWS: dict[str, str] = {}  # name: SELECT, (re)created at every open
-
 # endpoint_comparison is computed by this query and kept as a table, so that its page counts, facets and sorts
 # it through indexes rather than computing every row on every request; `refresh_endpoint_comparison` recomputes the
 # rows of the trials derive touches (`kb check`, and after import and refresh). `WHERE nct_id = ?` on the query reads
@@ -243,14 +241,9 @@ def m001_tables(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m002_views(db: sqlite_utils.Database) -> None:
-    """Create the views declared above in KBs made before they existed."""
-    ensure_views(db)
-
-
-@migrations()
 def m003_computed_tables(db: sqlite_utils.Database) -> None:
-    """endpoint_comparison was a view, computed whole on every query; it becomes a table of computed rows."""
+    """endpoint_comparison was a view (created by a migration m002 of earlier versions), computed whole on every
+    query; it becomes a table of computed rows."""
     if "endpoint_comparison" in db.view_names():
         db.execute("DROP VIEW endpoint_comparison")
     ensure_shape(db)
@@ -258,7 +251,7 @@ def m003_computed_tables(db: sqlite_utils.Database) -> None:
 
 
 def ensure_shape(db: sqlite_utils.Database) -> None:
-    """Create missing tables (with their foreign keys), columns, indexes, FTS tables and views; never drops
+    """Create missing tables (with their foreign keys), columns, indexes and full-text indexes; never drops
     a table or a column."""
     for name, (columns, pk, indexes) in TABLES.items():
         table = db[name]
@@ -274,13 +267,6 @@ def ensure_shape(db: sqlite_utils.Database) -> None:
         db.execute(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table}] {sql}")
     for name, columns in FTS.items():  # created, or rebuilt when its triggers are missing (an interrupted bulk load)
         db[name].enable_fts(columns, create_triggers=True, tokenize="porter", replace=True)
-    ensure_views(db)
-
-
-def ensure_views(db: sqlite_utils.Database) -> None:
-    """Create (or redefine) every view declared in VIEWS."""
-    for name, sql in VIEWS.items():
-        db.create_view(name, sql, replace=True)
 
 
 def refresh_endpoint_comparison(db: sqlite_utils.Database, nct_ids=None) -> None:
