@@ -52,9 +52,8 @@ def save_studies(db: sqlite_utils.Database, documents: list[store.Document]) -> 
 
     A document is skipped when the KB has seen its body before (in any version of that trial) or holds a version
     the registry posted later (`last_update_posted`): re-importing a file, or importing an older download, changes
-    nothing. Documents are written in runs
-    without a repeated NCT ID (one transaction each), so that a file holding two versions of a record stores both,
-    in file order, each replacing every row of the one before.
+    nothing. Documents are written in runs without a repeated NCT ID (one transaction each), so that a file holding
+    two versions of a record stores both, in file order, each replacing every row of the one before.
     """
     stored = []
     for run in _runs_without_repeats(documents):
