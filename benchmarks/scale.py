@@ -163,8 +163,8 @@ def floor(path: str, db_path: str) -> None:
 def import_profile(path: str, db_path: str) -> None:
     """Child: the import of `path` into a new KB under cProfile: SQLite's own time (statements, commits, index and
     full-text builds: C code the profiler does not slow down), JSON decoding, parsing studies into rows."""
-    from kb.importer import import_studies
-    from kb.schema import open_db
+    from kb.pipeline import import_studies
+    from kb.store.schema import open_db
 
     profile = cProfile.Profile()
     profile.runcall(import_studies, open_db(db_path), [Path(path)])
@@ -182,7 +182,7 @@ def derive_profile(db_path: str) -> None:
     """Child: `kb check`'s work (derive.rederive_all) timed, then profiled on a second, idempotent run."""
     from kb import derive
     from kb.extract.regimen import extract_regimen
-    from kb.schema import open_db
+    from kb.store.schema import open_db
 
     db = open_db(db_path)
     trials = db["trials"].count
@@ -201,7 +201,7 @@ def derive_profile(db_path: str) -> None:
         return sum(row[3] for (file, _, name), row in stats.stats.items() if re.search(pattern, f"{file}:{name}"))
 
     parts = {"regimen extraction (kb/extract/regimen.py, drug dictionary)": cumulative(r"extract/regimen\.py:extract_regimen$"),
-             "checks (kb/crosscheck.py, kb/checks, scipy)": cumulative(r"kb/crosscheck\.py:checks$"),
+             "checks (kb/derive/*_checks.py, kb/checks, scipy)": cumulative(r"kb/derive/__init__\.py:check_rows$"),
              "writing rows (kb/store.py save)": cumulative(r"kb/store\.py:save$")}
     top = sorted(((row[2], f"{Path(file).name}:{line} {name}") for (file, line, name), row in stats.stats.items()),
                  reverse=True)[:6]
@@ -420,7 +420,8 @@ def replicate_derived(big: Path, small: Path, size: int, templates_count: int) -
 def compute(db_path: Path) -> None:
     """The rows `kb check` computes from a KB's own rows (endpoint_comparison), which `kb import --no-derive` leaves
     to it."""
-    from kb.schema import open_db, refresh_endpoint_comparison
+    from kb.derive.endpoint_comparison import refresh_endpoint_comparison
+    from kb.store.schema import open_db
 
     with open_db(str(db_path)) as db, db.atomic():
         refresh_endpoint_comparison(db)
@@ -439,7 +440,7 @@ def bench_datasette(db: Path, repeat: int, only: str = "") -> dict:
     name = next(iter(metadata.get("databases") or {"kb": {}}))
 
     try:
-        from kb.schema import open_db
+        from kb.store.schema import open_db
         from kb.serve import datasette_for  # the very instance `kb serve` runs, with its settings
         open_db(str(db)).close()  # pending migrations, as `kb serve` applies them before it serves
         datasette = datasette_for(db)

@@ -2,8 +2,8 @@
 
 A shared `requests.Session` with connect/read timeouts, urllib3 `Retry` on 429/5xx (GET only, exponential backoff,
 `Retry-After` honoured up to a cap), a per-host rate limit and a User-Agent naming the tool and a contact address.
-Each source's base URL can be overridden by an environment variable, so that a mirror or a local test server can
-stand in. Secrets sent as query parameters (API keys, contact addresses) never leave this module in a URL.
+Each source (declared in its module, registered in `harvest.sources`) names the environment variable that overrides
+its base URL, so that a mirror or a local test server can stand in. Secrets sent as query parameters (API keys, contact addresses) never leave this module in a URL.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from .errors import NotFound, UpstreamError
+from harvest import VERSION
+from harvest.errors import NotFound, UpstreamError
 
-VERSION = "0.1.0"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 SECRET_PARAMS = {"api_key", "email", "mailto", "apikey", "key"}
 
@@ -48,13 +48,6 @@ class Source:
         """Requests per second; KB_<SOURCE>_RATE overrides it (e.g. for a local mirror)."""
         return float(os.environ.get(self.env.removesuffix("_URL") + "_RATE", self.per_second))
 
-
-CTGOV = Source("ClinicalTrials.gov", "KB_CTGOV_URL", "https://clinicaltrials.gov/api/v2", 50 / 60)
-PUBMED = Source("PubMed", "KB_PUBMED_URL", "https://eutils.ncbi.nlm.nih.gov/entrez/eutils", 3)
-CROSSREF = Source("Crossref", "KB_CROSSREF_URL", "https://api.crossref.org", 5)
-JSTAGE = Source("J-STAGE", "KB_JSTAGE_URL", "https://www.jstage.jst.go.jp", 1)
-JSTAGE_API = Source("J-STAGE WebAPI", "KB_JSTAGE_API_URL", "https://api.jstage.jst.go.jp/searchapi/do", 1)
-EUROPEPMC = Source("Europe PMC", "KB_EUROPEPMC_URL", "https://www.ebi.ac.uk/europepmc/webservices/rest", 5)
 
 
 def contact_email() -> str:

@@ -1,4 +1,4 @@
-"""Article identifiers: PMID, DOI and PMCID, checked and normalised before any request is made."""
+"""Identifiers: NCT ID, PMID, DOI and PMCID, checked (whole string) and normalised before any request is made."""
 
 from __future__ import annotations
 
@@ -6,17 +6,26 @@ import re
 
 from .errors import BadIdentifier
 
-PMID_RE = re.compile(r"^(?:pmid:?\s*)?(\d{1,8})$", re.IGNORECASE)
-DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
+NCT_RE = re.compile(r"NCT\d{8}", re.IGNORECASE)
+PMID_RE = re.compile(r"(?:pmid:?\s*)?(\d{1,8})", re.IGNORECASE)
+DOI_RE = re.compile(r"10\.\d{4,9}/\S+")
 DOI_PREFIX_RE = re.compile(r"^(?:doi:\s*|https?://(?:dx\.)?doi\.org/)", re.IGNORECASE)
-PMCID_RE = re.compile(r"^PMC\d+$", re.IGNORECASE)
+PMCID_RE = re.compile(r"PMC\d+", re.IGNORECASE)
 # An NCT number anywhere in free text, however it is spelt: "NCT02193698", "nct 02193698", "NCT-02193698".
 NCT_IN_TEXT = re.compile(r"\bNCT[\s-]?(\d{8})\b", re.IGNORECASE)
 
 
+def normalize_nct(value) -> str:
+    """`value` as an upper-case NCT ID (NCT followed by 8 digits); BadIdentifier otherwise."""
+    text = str(value).strip()
+    if not NCT_RE.fullmatch(text):
+        raise BadIdentifier("ClinicalTrials.gov", repr(value), "expected NCT followed by 8 digits, e.g. NCT02193698")
+    return text.upper()
+
+
 def normalize_pmid(value) -> str:
     """`value` as a PMID (1 to 8 digits, an optional "PMID:" prefix dropped); BadIdentifier otherwise."""
-    match = PMID_RE.match(str(value).strip())
+    match = PMID_RE.fullmatch(str(value).strip())
     if not match or not int(match.group(1)):
         raise BadIdentifier("PMID", repr(value), 'expected 1 to 8 digits, optionally after "PMID:", e.g. 32009091')
     return str(int(match.group(1)))
@@ -25,7 +34,7 @@ def normalize_pmid(value) -> str:
 def normalize_doi(value) -> str:
     """`value` as a lower-case DOI (a "doi:" or "https://doi.org/" prefix dropped); BadIdentifier otherwise."""
     text = DOI_PREFIX_RE.sub("", str(value).strip())
-    if not DOI_RE.match(text):
+    if not DOI_RE.fullmatch(text):
         raise BadIdentifier("DOI", repr(value), "expected 10.NNNN/suffix, e.g. 10.2169/internalmedicine.3800-19")
     return text.lower()
 
@@ -33,7 +42,7 @@ def normalize_doi(value) -> str:
 def normalize_pmcid(value) -> str:
     """`value` as an upper-case PMCID (PMC followed by digits); BadIdentifier otherwise."""
     text = str(value).strip()
-    if not PMCID_RE.match(text):
+    if not PMCID_RE.fullmatch(text):
         raise BadIdentifier("PMCID", repr(value), "expected PMC followed by digits, e.g. PMC7270764")
     return text.upper()
 

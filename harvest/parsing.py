@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 
@@ -37,6 +38,14 @@ def parse_xml(body: bytes | str, source: str, key: str) -> etree._Element:
         raise ParseError(source, key, f"XML uses the entity {entity.text}, which is undeclared or would need a DTD "
                                       "(DTDs and external entities are never loaded)")
     return root
+
+
+def decode_json(body: bytes | str, source: str, key: str):
+    """`body` decoded as JSON; ParseError naming the source and the record if it is not valid JSON."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ParseError(source, key, f"body is not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def squash(text: str | None) -> str | None:

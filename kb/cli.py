@@ -1,4 +1,5 @@
-"""The `kb` command line: build, import, check, extract, refresh, serve.
+"""The `kb` command line: build, import, check, extract, refresh, serve. Click and printing only: the work is done in
+`kb.pipeline` (and `kb.derive`, `kb.extract`, `kb.checks`, `kb.serve`), which report through events printed here.
 
 Modules that are slow to import (scipy for the checks, Datasette for serving) are imported by the commands that use
 them, so that `kb --help` and a scheduled `kb refresh` with nothing to do start in well under a second.
@@ -6,31 +7,31 @@ them, so that `kb --help` and a scheduled `kb refresh` with nothing to do start 
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from harvest import ctgov
+from harvest import VERSION
 from harvest.errors import BadIdentifier, HarvestError
-from harvest.identifiers import normalize_doi, normalize_pmid
+from harvest.identifiers import normalize_doi, normalize_nct, normalize_pmid
+from kb import pipeline
+from kb.store.schema import open_db
 
-from . import ingest
-from .articles import harvest_article, import_article_files
-from .importer import import_studies
-from .schema import open_db
-
-DEFAULT_NCT, DEFAULT_PMID, DEFAULT_DOI = "NCT02193698", "32009091", "10.2169/internalmedicine.3800-19"
 OFFLINE_DIR = Path(__file__).parent / "data" / "offline"
-db_option = click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(dir_okay=False),
-                         help="SQLite file of the knowledge base.")
+EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
-def fail(message: str, code: int = 1):
+def fail(message: str, code: int = EXIT_FAILED):
+    """Print one line on stderr and exit with `code`."""
     click.echo(f"kb: {message}", err=True)
     sys.exit(code)
+
+
+def echo(event: pipeline.Event) -> None:
+    """Print a pipeline event: failures on stderr, prefixed `kb:`."""
+    click.echo(f"kb: {event.text}" if event.error else event.text, err=event.error)
 
 
 def read_text(text: str) -> str:
@@ -38,27 +39,29 @@ def read_text(text: str) -> str:
     return sys.stdin.read() if text == "-" else text
 
 
-class LazyGroup(click.Group):
-    """A group whose commands named in `lazy` ("module:attribute") are imported only when asked for."""
-
-    def __init__(self, *args, lazy: dict[str, str], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.lazy = lazy
-
-    def list_commands(self, ctx):
-        return sorted([*super().list_commands(ctx), *self.lazy])
-
-    def get_command(self, ctx, name):
-        if name in self.lazy:
-            module, attribute = self.lazy[name].split(":")
-            return getattr(importlib.import_module(module), attribute)
-        return super().get_command(ctx, name)
+def _db_path(ctx: click.Context, param, value: str | None) -> str | None:
+    """`--db` given after the subcommand wins; before it (`kb --db X check`) it is kept for the subcommand."""
+    if ctx.parent is None:
+        ctx.ensure_object(dict)["db"] = value
+        return value
+    return value or (ctx.find_root().obj or {}).get("db") or "kb.db"
 
 
-@click.group(cls=LazyGroup, lazy={"refresh": "kb.refresh:refresh", "serve": "kb.serve:serve"},
-             context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option("0.1.0", prog_name="trial-kb")
-def cli():
+db_option = click.option("--db", "db_path", callback=_db_path, metavar="FILE", type=click.Path(dir_okay=False),
+                         help="SQLite file of the knowledge base (default kb.db); before or after the command.")
+
+
+def existing_db(db_path: str):
+    """The KB at `db_path`, or exit 2 saying how to make one."""
+    if not Path(db_path).is_file():
+        fail(f"no knowledge base at {db_path}: run `kb build` or `kb import` first", EXIT_USAGE)
+    return open_db(db_path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(VERSION, prog_name="trial-kb")
+@db_option
+def cli(db_path):
     """trial-kb: what a clinical trial registered, what its article published, and whether the numbers hold up.
 
     Example: kb build && kb serve
@@ -79,41 +82,21 @@ def build(ncts, pmids, dois, offline, db_path):
     if offline:
         files = ", ".join(sorted(p.name for p in OFFLINE_DIR.iterdir() if p.suffix != ".md"))
         click.echo(f"Offline build from the responses shipped in {OFFLINE_DIR} ({files}); see PROVENANCE.md there: "
-                   f"the seed article's responses are reconstructed from its published page, {DEFAULT_NCT} has no "
-                   "recorded registry response, and NCT00791778 is a real recorded study with results.")
+                   f"the seed article's responses are reconstructed from its published page, {pipeline.DEFAULT_NCT} "
+                   "has no recorded registry response, and NCT00791778 is a real recorded study with results.")
         return _import([OFFLINE_DIR], db_path)
     if not (ncts or pmids or dois):
-        ncts, pmids, dois = [DEFAULT_NCT], [DEFAULT_PMID], [DEFAULT_DOI]
+        ncts, pmids, dois = [pipeline.DEFAULT_NCT], [pipeline.DEFAULT_PMID], [pipeline.DEFAULT_DOI]
     try:
-        ncts = [ctgov.normalize_nct(n) for n in ncts]
+        ncts = [normalize_nct(n) for n in ncts]
         pmids, dois = [normalize_pmid(p) for p in pmids], [normalize_doi(d) for d in dois]
     except BadIdentifier as exc:
-        fail(str(exc), 2)
+        fail(str(exc), EXIT_USAGE)
     db = open_db(db_path)
-    failures, articles = [], []
-    for nct in ncts:
-        try:
-            fetched = ctgov.fetch_study(nct)
-            stored = ingest.save_studies(db, [ingest.study_document(fetched)])
-            click.echo(f"{nct}: {'stored' if stored else 'unchanged'} ({fetched.url})")
-        except HarvestError as exc:
-            failures.append(str(exc))
-            click.echo(f"kb: {exc}", err=True)
-    together = [(DEFAULT_PMID, DEFAULT_DOI)] if (pmids, dois) == ([DEFAULT_PMID], [DEFAULT_DOI]) else \
-        [(p, None) for p in pmids] + [(None, d) for d in dois]
-    for pmid, doi in together:
-        try:
-            report = harvest_article(db, pmid=pmid, doi=doi)
-            articles.append(report["article_id"])
-            failed = "; ".join(report["sources_failed"].values())
-            click.echo(f"{report['article_id']}: from {', '.join(report['sources_ok'])}"
-                       + (f" (not from: {failed})" if failed else ""))
-        except HarvestError as exc:
-            failures.append(str(exc))
-            click.echo(f"kb: {exc}", err=True)
-    _derive(db, ncts, articles)
-    if failures:
-        fail(f"{len(failures)} of {len(ncts) + len(together)} records failed; the KB keeps what it had. "
+    summary = pipeline.build(db, ncts, pmids, dois, echo)
+    _checks_line(db)
+    if summary.failed:
+        fail(f"{len(summary.failed)} of {summary.records} records failed; the KB keeps what it had. "
              "Without network, `kb build --offline` builds from recorded responses.")
 
 
@@ -124,7 +107,7 @@ def build(ncts, pmids, dois, offline, db_path):
 @db_option
 def import_(paths, derive, db_path):
     """Load saved responses without network: study JSON, the registry's JSON array or ZIP download, and article
-    responses (PubMed XML, Crossref or Europe PMC JSON, J-STAGE pages).
+    responses (PubMed XML, Crossref or Europe PMC JSON, J-STAGE pages, CiNii Research JSON-LD).
 
     Example: kb import ctg-studies.json.zip --db kb.db
     """
@@ -133,33 +116,23 @@ def import_(paths, derive, db_path):
 
 def _import(paths: list[Path], db_path: str, then_derive: bool = True):
     db = open_db(db_path)
-    total = sum(p.stat().st_size for path in paths for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
+    total = sum(p.stat().st_size for p in pipeline.files.expand_paths(paths))
     with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
-        summary = import_studies(db, paths, progress=bar.update)
-    articles = []
-    try:
-        articles = import_article_files(db, summary.other_files) if summary.other_files else []
-    except HarvestError as exc:
-        summary.failed.append(str(exc))
+        summary = pipeline.import_paths(db, paths, then_derive, progress=bar.update)
     for message in summary.failed:
         click.echo(f"kb: {message}", err=True)
     click.echo(f"{summary.read} studies read, {summary.stored} stored, {summary.unchanged} unchanged; "
-               f"{len(articles)} articles; {len(summary.failed)} failed.")
+               f"{len(summary.article_ids)} articles; {len(summary.failed)} failed.")
     if then_derive:
-        _derive(db, summary.stored_ids, articles)
+        _checks_line(db)
     if summary.failed:
-        sys.exit(1)
-
-
-def _derive(db, nct_ids, article_ids):
-    from .derive import rederive
-
-    rederive(db, nct_ids, article_ids)
-    _checks_line(db)
+        sys.exit(EXIT_FAILED)
 
 
 def _checks_line(db):
-    verdicts = dict(db.execute("select verdict, count(*) from checks group by verdict").fetchall())
+    from kb.derive import verdict_counts
+
+    verdicts = verdict_counts(db)
     click.echo(f"{sum(verdicts.values())} checks in the KB: "
                + ", ".join(f"{verdicts.get(v, 0)} {v}" for v in ("consistent", "inconsistent", "not_checkable"))
                + " (the `inconsistencies` query in `kb serve` lists those not consistent)")
@@ -174,11 +147,9 @@ def check(ctx, db_path):
     Example: kb check --db kb.db
     """
     if ctx.invoked_subcommand is None:
-        if not Path(db_path).exists():
-            fail(f"no knowledge base at {db_path}: run `kb build` first", 2)
-        from .derive import rederive_all
+        from kb.derive import rederive_all
 
-        db = open_db(db_path)
+        db = existing_db(db_path)
         rederive_all(db)
         _checks_line(db)
 
@@ -197,6 +168,11 @@ def _print_verdicts(verdicts: list[dict], as_json: bool):
 @click.option("--se", help="Reported standard error.")
 @click.option("--pm", help="Reported ± value when the text does not say SD or SE (read both ways).")
 @click.option("--n", help="Sample size.")
+@click.option("--mean2", help="Second group's mean (two independent groups; with --sd2/--se2/--pm2 and --n2).")
+@click.option("--sd2", help="Second group's standard deviation.")
+@click.option("--se2", help="Second group's standard error.")
+@click.option("--pm2", help="Second group's ± value when the text does not say SD or SE.")
+@click.option("--n2", help="Second group's sample size.")
 @click.option("--p", help="Reported p-value as written (0.0003, <0.001).")
 @click.option("--ratio", help="Hazard, odds or risk ratio.")
 @click.option("--lower", help="Lower confidence limit.")
@@ -205,27 +181,41 @@ def _print_verdicts(verdicts: list[dict], as_json: bool):
 @click.option("--one-sided-stated", is_flag=True, help="The source says its p-value is one-sided.")
 @click.option("--percent", help="Reported percentage (GRIM-style check against --n, and --k if given).")
 @click.option("--k", help="Reported count of the percentage.")
+@click.option("--grim-mean", "grim", help="A mean of whole-number values (GRIM test against --n).")
+@click.option("--items", default=1, show_default=True, help="Items summed into each value, for --grim-mean.")
+@click.option("--percents", help="Comma-separated percentages of the categories of one whole (sum to 100%).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
-def check_stats(mean, sd, se, pm, n, p, ratio, lower, upper, level, one_sided_stated, percent, k, as_json):
-    """Check numbers you give: p from mean ± SD/SE and n, p from a ratio and its CI, a percentage of n.
+def check_stats(mean, sd, se, pm, n, mean2, sd2, se2, pm2, n2, p, ratio, lower, upper, level, one_sided_stated,
+                percent, k, grim, items, percents, as_json):
+    """Check numbers you give: p from mean ± SD/SE and n (one group, or two with --mean2), p from a ratio and its CI,
+    a percentage of n, a GRIM mean, percentages that should add up to 100.
 
     Example: kb check stats --mean 59.6 --pm 8.3 --n 5 --p 0.0003
     """
-    from .checks import recompute as rc
+    from kb import checks
 
     verdicts = []
     dispersion = [(t, v) for t, v in (("sd", sd), ("se", se), ("pm", pm)) if v]
-    if mean and dispersion and n and p:
+    second = [(t, v) for t, v in (("sd", sd2), ("se", se2), ("pm", pm2)) if v]
+    if mean and dispersion and n and p and mean2 and second and n2:
+        verdicts.append(checks.p_two_groups(mean, dispersion[0][1], int(n), mean2, second[0][1], int(n2), p,
+                                            dispersion_type=dispersion[0][0]))
+    elif mean and dispersion and n and p:
         kind, value = dispersion[0]
-        verdicts.append(rc.p_one_sample(mean, value, int(n), p, dispersion_type=kind))
+        verdicts.append(checks.p_one_sample(mean, value, int(n), p, dispersion_type=kind))
     if ratio and p:
-        verdicts.append(rc.p_from_ratio_ci(ratio, lower or "", upper or "", p, level=level,
-                                           context="one-sided" if one_sided_stated else ""))
+        verdicts.append(checks.p_from_ratio_ci(ratio, lower or "", upper or "", p, level=level,
+                                               context="one-sided" if one_sided_stated else ""))
     if percent and n:
-        verdicts.append(rc.percent_of_count(percent, int(n), k))
+        verdicts.append(checks.percent_of_count(percent, int(n), k))
+    if grim and n:
+        verdicts.append(checks.grim_mean(grim, int(n), items=items))
+    if percents:
+        verdicts.append(checks.percentages_sum_to_100([x.strip() for x in percents.split(",")]))
     if not verdicts:
-        fail("give --mean with --sd/--se/--pm, --n and --p; or --ratio with --lower, --upper and --p; "
-             "or --percent with --n", 2)
+        fail("give --mean with --sd/--se/--pm, --n and --p (and --mean2, --sd2/--se2/--pm2, --n2 for two groups); "
+             "or --ratio with --lower, --upper and --p; or --percent with --n; or --grim-mean with --n; "
+             "or --percents", EXIT_USAGE)
     _print_verdicts(verdicts, as_json)
 
 
@@ -237,8 +227,8 @@ def check_text(text, as_json):
 
     Example: echo "The mean was 59.6%±8.3% (p=0.0003) in five men." | kb check text -
     """
-    from .crosscheck import statistics_checks
-    from .extract.stats import extract_stats
+    from kb.derive.abstract_checks import statistics_checks
+    from kb.extract.stats import extract_stats
 
     text = read_text(text)
     rows = [{**row, "id": f"number {i + 1}"} for i, row in enumerate(extract_stats(text))]
@@ -260,7 +250,7 @@ def extract_regimen_command(text):
 
     Example: kb extract regimen "dexamethasone 20 mg once a week for six 28-day cycles"
     """
-    from .extract.regimen import extract_regimen
+    from kb.extract.regimen import extract_regimen
 
     click.echo(json.dumps(extract_regimen(read_text(text)), indent=2, ensure_ascii=False))
 
@@ -272,7 +262,7 @@ def extract_stats_command(text):
 
     Example: kb extract stats "The mean serum VEGF level decreased from 2,466±771 pg/mL to 974±340 pg/mL."
     """
-    from .extract.stats import extract_stats
+    from kb.extract.stats import extract_stats
 
     click.echo(json.dumps(extract_stats(read_text(text)), indent=2, ensure_ascii=False))
 
@@ -284,7 +274,71 @@ def extract_endpoints_command(text):
 
     Example: kb extract endpoints "The primary endpoint was overall survival at 24 months."
     """
-    from .extract.endpoints import extract_endpoints
+    from kb.extract.endpoints import extract_endpoints
 
     click.echo(json.dumps(extract_endpoints(read_text(text)), indent=2, ensure_ascii=False))
 
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_interval(ctx, param, value: str | None) -> int | None:
+    """'30s', '15m', '24h', '7d' → seconds (a bad value is a usage error)."""
+    import re
+
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", value.lower())
+    if not match or int(match[1]) == 0:
+        raise click.BadParameter(f"{value!r}: expected a positive whole number and a unit s, m, h or d, e.g. 24h")
+    return int(match[1]) * UNITS[match[2]]
+
+
+@cli.command()
+@db_option
+@click.option("--every", callback=parse_interval, metavar="INTERVAL",
+              help="Keep running and refresh every INTERVAL (s/m/h/d, e.g. 24h); SIGTERM or SIGINT stops it "
+                   "between records.")
+@click.option("--backfill-history", "backfill", is_flag=True,
+              help="UNOFFICIAL, best effort, off by default: also store each trial's earlier registry versions "
+                   "from the record-history view, an undocumented internal ClinicalTrials.gov endpoint that may "
+                   "change or vanish; fetched once per trial, failures are only warnings.")
+def refresh(db_path, every, backfill):
+    """Update tracked registry records, fetching only those that changed (exit 1 if some failed).
+
+    Exit status: 0 nothing changed or every change stored, 1 some records failed (the others are stored),
+    2 usage error, 3 another refresh holds the lock.
+
+    Example: kb refresh --db kb.db --every 24h
+    """
+    from kb import schedule
+
+    if not Path(db_path).is_file():
+        fail(f"no knowledge base at {db_path}: run `kb build` or `kb import` first", EXIT_USAGE)
+    try:
+        with schedule.refresh_lock(db_path), schedule.stop_on_signals() as stop, open_db(db_path) as db:
+            summary = schedule.run(db, stop, every, backfill, echo)
+    except schedule.Locked as exc:
+        fail(str(exc), schedule.EXIT_LOCKED)
+    sys.exit(EXIT_FAILED if summary.failed and not every else 0)
+
+
+@cli.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (0.0.0.0 or :: opens the KB to the network).")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0 picks a free one).")
+def serve(db_path, host, port):
+    """Browse the KB in Datasette (documented tables, canned queries, charts), read-only; prints the URL.
+
+    SQL queries stop after 3 s. Example: kb serve --db kb.db --port 8001
+    """
+    from kb import serve as server
+
+    if not Path(db_path).is_file():
+        fail(f"no knowledge base at {db_path}: run `kb build` first", EXIT_USAGE)
+    listener = server.listen(host, port)
+    shown_host = f"[{host}]" if ":" in host else host
+    click.echo(f"Serving {db_path} at http://{shown_host}:{listener.getsockname()[1]}/ (Ctrl-C stops)")
+    server.run(db_path, listener)

@@ -1,4 +1,4 @@
-"""`kb serve`: the KB in Datasette with trial-kb's metadata (table and column docs, canned queries, charts).
+"""What `kb serve` runs: the KB in Datasette with trial-kb's metadata (table and column docs, canned queries, charts).
 
 Read-only: Datasette opens the file with `mode=ro`, and no plugin that writes is installed. The file is deliberately
 not opened as immutable (`--immutable`): Datasette would then read it as a frozen snapshot, and a `kb refresh`
@@ -13,13 +13,12 @@ import socket
 from pathlib import Path
 from types import ModuleType
 
-import click
 import uvicorn
 from datasette.app import Datasette
 from datasette.database import Database
 from datasette.utils import parse_metadata
 
-from .schema import open_db
+from kb.store.schema import open_db
 
 METADATA = Path(__file__).parent.parent / "metadata.yml"
 DATABASE = "kb"
@@ -51,27 +50,13 @@ def _without_markdown_cells() -> None:
         pm.register(templates)
 
 
-def _existing_kb(ctx, param, value: str) -> str:
-    if not Path(value).is_file():
-        raise click.BadParameter(f"no knowledge base at {value}: run `kb build` first")
-    return value
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on `host`:`port` (port 0: a free one)."""
+    return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
 
 
-@click.command()
-@click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(dir_okay=False),
-              callback=_existing_kb, help="SQLite file of the knowledge base.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to listen on (0.0.0.0 or :: opens the KB to the network).")
-@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on (0 picks a free one).")
-def serve(db_path, host, port):
-    """Browse the KB in Datasette (documented tables, canned queries, charts), read-only; prints the URL.
-
-    SQL queries stop after 3 s. Example: kb serve --db kb.db --port 8001
-    """
+def run(db_path: str, listener: socket.socket) -> None:
+    """Serve the KB at `db_path` on `listener` until interrupted."""
     open_db(db_path).close()  # WAL mode and any pending migration, before Datasette opens the file read-only
-    listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
-    shown_host = f"[{host}]" if ":" in host else host
-    click.echo(f"Serving {db_path} at http://{shown_host}:{listener.getsockname()[1]}/ (Ctrl-C stops)")
     config = uvicorn.Config(datasette_for(db_path).app(), lifespan="on", log_level="warning")
     uvicorn.Server(config).run(sockets=[listener])

@@ -15,7 +15,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from harvest import sources
+
 FIXTURES = Path(__file__).parent / "fixtures"
+# The responses shipped for `kb build --offline`; the seed article's four are RECONSTRUCTED from its published page
+# (kb/data/offline/PROVENANCE.md). Tests read them there: the offline data exists once.
+OFFLINE = Path(__file__).parent.parent / "kb" / "data" / "offline"
+SEED_FILES = tuple(OFFLINE / name for name in (
+    "pubmed_efetch_pmid32009091_reconstructed.xml", "crossref_works_10.2169_internalmedicine.3800-19_reconstructed.json",
+    "jstage_article_internalmedicine.3800-19_reconstructed.html", "europepmc_search_core_pmid32009091_reconstructed.json"))
 
 
 def fixture_path(*parts: str) -> Path:
@@ -24,6 +32,10 @@ def fixture_path(*parts: str) -> Path:
 
 def fixture_bytes(*parts: str) -> bytes:
     return fixture_path(*parts).read_bytes()
+
+
+def offline_bytes(name: str) -> bytes:
+    return (OFFLINE / name).read_bytes()
 
 
 def db_dump(path: Path) -> list[str] | None:
@@ -94,8 +106,8 @@ class ReplayServer:
 def server(monkeypatch):
     """A replay server that every source's base URL points at, with fast retries and short timeouts."""
     replay = ReplayServer()
-    for var in ("KB_CTGOV_URL", "KB_PUBMED_URL", "KB_CROSSREF_URL", "KB_JSTAGE_URL", "KB_JSTAGE_API_URL",
-                "KB_EUROPEPMC_URL"):
+    for source in sources.ALL:
+        var = source.env
         monkeypatch.setenv(var, replay.url + "/" + var.removeprefix("KB_").removesuffix("_URL").lower())
         monkeypatch.setenv(var.removesuffix("_URL") + "_RATE", "1000")
     monkeypatch.setenv("KB_BACKOFF", "0")

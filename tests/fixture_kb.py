@@ -2,7 +2,7 @@
 
 Recorded responses, through `kb import` (which also extracts and checks, as `kb build` does):
 - a real ClinicalTrials.gov study with results (NCT00791778);
-- the reconstructed seed article files (PMID 32009091, tests/fixtures/seed);
+- the reconstructed seed article files (PMID 32009091, kb/data/offline);
 - a MODIFIED copy of that study (a later version made here, see `later_version`), so that `trial_versions` has a
   change to show.
 
@@ -23,9 +23,10 @@ import pytest
 from click.testing import CliRunner
 
 from kb.cli import cli
-from kb.schema import open_db, refresh_endpoint_comparison
+from kb.derive.endpoint_comparison import refresh_endpoint_comparison
+from kb.store.schema import open_db
 
-from .conftest import fixture_path
+from .conftest import SEED_FILES, fixture_path
 
 NCT = "NCT00791778"
 STUDY = fixture_path("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")
@@ -103,7 +104,7 @@ def kb_import(db_path: Path, *paths: Path) -> None:
 
 
 def build(path: Path) -> Path:
-    kb_import(path, STUDY, fixture_path("seed"))
+    kb_import(path, STUDY, *SEED_FILES)
     kb_import(path, later_version(path.parent))
     with open_db(str(path)) as db:
         add_synthetic_rows(db)

@@ -9,18 +9,18 @@ import pytest
 
 from harvest import http
 from harvest.errors import BadIdentifier, NotFound, ParseError
-from kb import affiliations, articles, names
-from kb.schema import open_db
+from kb import pipeline
+from kb.load import affiliations, articles, names
+from kb.store.schema import open_db
 
-from .conftest import FIXTURES, Reply, db_dump, fixture_bytes
+from .conftest import FIXTURES, SEED_FILES, Reply, db_dump, fixture_bytes, offline_bytes
 
-SEED = FIXTURES / "seed"  # reconstructed, not recorded
-OFFLINE = Path(articles.__file__).parent / "data" / "offline"
+SEED = list(SEED_FILES)  # reconstructed, not recorded
 PMID, DOI, PMCID, NCT = "32009091", "10.2169/internalmedicine.3800-19", "PMC7270764", "NCT02193698"
-PUBMED_XML = fixture_bytes("seed", "pubmed_efetch_pmid32009091_reconstructed.xml")
-CROSSREF_JSON = fixture_bytes("seed", "crossref_works_10.2169_internalmedicine.3800-19_reconstructed.json")
-EUROPEPMC_JSON = fixture_bytes("seed", "europepmc_search_core_pmid32009091_reconstructed.json")
-PAGE_HTML = fixture_bytes("seed", "jstage_article_internalmedicine.3800-19_reconstructed.html")
+PUBMED_XML = offline_bytes("pubmed_efetch_pmid32009091_reconstructed.xml")
+CROSSREF_JSON = offline_bytes("crossref_works_10.2169_internalmedicine.3800-19_reconstructed.json")
+EUROPEPMC_JSON = offline_bytes("europepmc_search_core_pmid32009091_reconstructed.json")
+PAGE_HTML = offline_bytes("jstage_article_internalmedicine.3800-19_reconstructed.html")
 FAMILIES = ["Suichi", "Suzuki", "Tsuneyama", "Nakamura", "Kuwabara", "Misawa", "Nagashima", "Sato", "Iwai",
             "Sekiguchi", "Shibuya", "Amino"]
 GIVENS = ["Tomoki", "Yo-ichi", "Atsuko", "Keigo", "Satoshi", "Sonoko", "Kengo", "Yasunori", "Yuta", "Yukari",
@@ -41,7 +41,7 @@ def rows(db, sql, *params):
 
 
 def test_seed_import_yields_the_article_with_authors_affiliations_sections_and_trial_link(db):
-    assert articles.import_article_files(db, [SEED]) == [f"pmid:{PMID}"]
+    assert pipeline.import_article_files(db, SEED) == [f"pmid:{PMID}"]
     article = db["articles"].get(f"pmid:{PMID}")
     assert (article["pmid"], article["doi"], article["pmcid"], article["year"]) == (PMID, DOI, PMCID, 2020)
     assert json.loads(article["sources"]) == ["PubMed", "Crossref", "J-STAGE", "Europe PMC"]
@@ -72,7 +72,7 @@ def test_seed_import_yields_the_article_with_authors_affiliations_sections_and_t
 
 
 def test_seed_sources_and_disagreements_are_queryable(db):
-    articles.import_article_files(db, [SEED])
+    pipeline.import_article_files(db, SEED)
     assert rows(db, "select source from article_sources order by source") == [
         ("Crossref",), ("Europe PMC",), ("J-STAGE",), ("PubMed",)]
     [(values,)] = rows(db, "select [values] from article_disagreements where field = 'abstract'")
@@ -84,30 +84,25 @@ def test_seed_sources_and_disagreements_are_queryable(db):
 
 
 def test_importing_twice_gives_the_same_database(db, tmp_path):
-    paths = [SEED, FIXTURES / "europepmc" / "search_core_query_cancer_25results_pyeuropepmc.json"]
-    articles.import_article_files(db, paths)
+    paths = [*SEED, FIXTURES / "europepmc" / "search_core_query_cancer_25results_pyeuropepmc.json"]
+    pipeline.import_article_files(db, paths)
     first = db_dump(tmp_path / "kb.db")
-    articles.import_article_files(db, paths)
+    pipeline.import_article_files(db, paths)
     assert db_dump(tmp_path / "kb.db") == first
 
 
 def test_a_changed_response_replaces_the_article_rows(db, tmp_path):
     (tmp_path / "pubmed.xml").write_bytes(PUBMED_XML)
-    articles.import_article_files(db, [tmp_path / "pubmed.xml"])
+    pipeline.import_article_files(db, [tmp_path / "pubmed.xml"])
     assert rows(db, "select source from article_sources") == [("PubMed",)]
-    articles.import_article_files(db, [SEED])
+    pipeline.import_article_files(db, SEED)
     assert len(rows(db, "select source from article_sources")) == 4
     assert db["article_authors"].count == 12 and db["abstract_sections"].count == 4
 
 
-def test_offline_folder_ships_the_same_reconstructed_files():
-    seed = sorted(p.name for p in SEED.iterdir())
-    assert len(seed) == 4 and all((OFFLINE / name).read_bytes() == (SEED / name).read_bytes() for name in seed)
-
-
 def test_page_alone_falls_back_to_given_name_first_which_is_the_documented_limit(db, tmp_path):
     (tmp_path / "page.html").write_bytes(PAGE_HTML)
-    articles.import_article_files(db, [tmp_path / "page.html"])
+    pipeline.import_article_files(db, [tmp_path / "page.html"])
     first = rows(db, "select a.family, a.given from article_authors join authors a using (author_id) where position = 0")
     assert first == [("Tomoki", "Suichi")]
 
@@ -115,7 +110,7 @@ def test_page_alone_falls_back_to_given_name_first_which_is_the_documented_limit
 def test_page_and_crossref_without_pubmed_still_get_names_right(db, tmp_path):
     for name, body in {"page.html": PAGE_HTML, "work.json": CROSSREF_JSON}.items():
         (tmp_path / name).write_bytes(body)
-    articles.import_article_files(db, [tmp_path / "page.html", tmp_path / "work.json"])
+    pipeline.import_article_files(db, [tmp_path / "page.html", tmp_path / "work.json"])
     authors = rows(db, "select a.family, a.given from article_authors join authors a using (author_id) order by position")
     assert authors == list(zip(FAMILIES, GIVENS))
     assert db["articles"].get(f"doi:{DOI}")["title"].endswith("Clinical Trial")  # Crossref title, no PubMed
@@ -126,7 +121,7 @@ def test_swapped_names_in_a_structured_source_are_matched_and_reported(db, tmp_p
     work["message"]["author"][0].update(given="Suichi", family="Tomoki")
     (tmp_path / "work.json").write_text(json.dumps(work))
     (tmp_path / "pubmed.xml").write_bytes(PUBMED_XML)
-    articles.import_article_files(db, [tmp_path])
+    pipeline.import_article_files(db, [tmp_path])
     assert db["article_authors"].count == 12
     [(values,)] = rows(db, "select [values] from article_disagreements where field = 'author_name_order'")
     assert json.loads(values) == {"Crossref": ["Suichi Tomoki"]}
@@ -139,7 +134,7 @@ def test_orcid_spelling_variants_and_nearby_positions_join_the_same_author(db, t
     people[3], people[4] = people[4], people[3]  # Kuwabara before Nakamura: within the position window
     (tmp_path / "work.json").write_text(json.dumps(work))
     (tmp_path / "pubmed.xml").write_bytes(PUBMED_XML)
-    articles.import_article_files(db, [tmp_path])
+    pipeline.import_article_files(db, [tmp_path])
     authors = rows(db, """select a.author_id, a.given, aa.sources from article_authors aa join authors a using (author_id)
                           order by aa.position""")
     assert len(authors) == 12 and [a[1] for a in authors] == GIVENS  # PubMed's order and spelling win
@@ -155,7 +150,7 @@ def test_title_case_page_range_and_author_count_disagreements(db, tmp_path):
     (tmp_path / "work.json").write_text(json.dumps(work))
     pagination = b"<Pagination><MedlinePgn>1-8</MedlinePgn></Pagination><ELocationID"
     (tmp_path / "pubmed.xml").write_bytes(PUBMED_XML.replace(b"<ELocationID", pagination))
-    articles.import_article_files(db, [tmp_path])
+    pipeline.import_article_files(db, [tmp_path])
     found = dict(rows(db, "select field, [values] from article_disagreements"))
     assert set(found) == {"title", "pages", "author_count", "authors"}
     assert json.loads(found["pages"]) == {"Crossref": "1-9", "PubMed": "1-8"}
@@ -171,7 +166,7 @@ def test_pubmed_and_europepmc_records_of_one_article_merge_with_databank_and_abs
     for folder, name in [("pubmed", "efetch_pmid22663011_metric_trial_NCT01245062_biomcp.xml"),
                          ("europepmc", "search_lite_pmid22663011_metric_trial_biomcp.json")]:
         (tmp_path / name).write_bytes(fixture_bytes(folder, name))
-    assert articles.import_article_files(db, [tmp_path]) == ["pmid:22663011"]
+    assert pipeline.import_article_files(db, [tmp_path]) == ["pmid:22663011"]
     article = db["articles"].get("pmid:22663011")
     assert json.loads(article["sources"]) == ["PubMed", "Europe PMC"] and article["pages"] == "107-114"
     assert rows(db, "select nct_id, evidence from article_trials order by evidence") == [
@@ -184,7 +179,7 @@ def test_pubmed_and_europepmc_records_of_one_article_merge_with_databank_and_abs
 
 def test_crossref_orcid_gives_the_author_id_and_trial_numbers_link(db):
     path = FIXTURES / "crossref" / "works_10.1136_esmoopen-2020-000776_body_extracted_from_habanero_cassette.json"
-    [aid] = articles.import_article_files(db, [path])
+    [aid] = pipeline.import_article_files(db, [path])
     assert aid == "doi:10.1136/esmoopen-2020-000776"
     assert rows(db, "select author_id from article_authors where position = 0") == [("orcid:0000-0003-3863-9582",)]
     assert rows(db, "select nct_id from article_trials where evidence = 'crossref' order by nct_id") == [
@@ -192,7 +187,7 @@ def test_crossref_orcid_gives_the_author_id_and_trial_numbers_link(db):
 
 
 def test_multi_record_files_give_one_article_per_record_and_other_formats_are_skipped(db):
-    ids = articles.import_article_files(db, [FIXTURES / "europepmc" / "search_core_query_cancer_25results_pyeuropepmc.json",
+    ids = pipeline.import_article_files(db, [FIXTURES / "europepmc" / "search_core_query_cancer_25results_pyeuropepmc.json",
                                              FIXTURES / "jstage", FIXTURES / "pmc",
                                              FIXTURES / "ctgov" / "v2_study_NCT00973089_aact.json"])
     assert len(ids) == 25 + 3 and db["articles"].count == 28
@@ -200,11 +195,11 @@ def test_multi_record_files_give_one_article_per_record_and_other_formats_are_sk
 
 
 def test_a_recognised_file_that_does_not_parse_saves_nothing(db, tmp_path):
-    articles.import_article_files(db, [SEED])
+    pipeline.import_article_files(db, SEED)
     before = db_dump(tmp_path / "kb.db")
     (tmp_path / "broken.xml").write_bytes(PUBMED_XML[:2000])
     with pytest.raises(ParseError, match="^PubMed broken.xml: parse failure: not well-formed XML"):
-        articles.import_article_files(db, [SEED, tmp_path / "broken.xml"])
+        pipeline.import_article_files(db, [*SEED, tmp_path / "broken.xml"])
     assert db_dump(tmp_path / "kb.db") == before
 
 
@@ -275,7 +270,7 @@ def test_harvest_by_pmid_uses_every_source_and_stores_no_secret(server, db, tmp_
     monkeypatch.setenv("KB_CONTACT_EMAIL", "curator@example.org")
     monkeypatch.setenv("NCBI_API_KEY", "s3cr3tkey")
     serve_seed(server)
-    report = articles.harvest_article(db, pmid=PMID)
+    report = pipeline.harvest_article(db, pmid=PMID)
     assert report == {"article_id": f"pmid:{PMID}", "sources_failed": {},
                       "sources_ok": ["Europe PMC", "PubMed", "Crossref", "J-STAGE"]}
     pubmed_params = next(params for path, params in server.requests if path == "/pubmed/efetch.fcgi")
@@ -288,9 +283,9 @@ def test_harvest_by_pmid_uses_every_source_and_stores_no_secret(server, db, tmp_
 
 def test_harvest_twice_gives_the_same_database(server, db, tmp_path):
     serve_seed(server)
-    articles.harvest_article(db, doi="https://doi.org/" + DOI.upper())
+    pipeline.harvest_article(db, doi="https://doi.org/" + DOI.upper())
     first = db_dump(tmp_path / "kb.db")
-    articles.harvest_article(db, doi=DOI)
+    pipeline.harvest_article(db, doi=DOI)
     assert db_dump(tmp_path / "kb.db") == first
 
 
@@ -300,7 +295,7 @@ def test_failing_sources_do_not_stop_the_others(server, db):
         "/pubmed/efetch.fcgi": Reply(200, PUBMED_XML.replace(b"refractory patients", b"refractory &nbsp; patients")),
         "/jstage_api": Reply(200, b'<feed xmlns="http://www.w3.org/2005/Atom"><result><status>0</status></result></feed>'),
     })
-    report = articles.harvest_article(db, pmid=PMID)
+    report = pipeline.harvest_article(db, pmid=PMID)
     assert report["sources_ok"] == ["Europe PMC"]
     assert report["sources_failed"] == {
         "PubMed": f"PubMed {PMID}: parse failure: XML uses the entity &nbsp;, which is undeclared or would need a DTD "
@@ -314,7 +309,7 @@ def test_failing_sources_do_not_stop_the_others(server, db):
 
 def test_page_without_meta_tags_is_reported_and_nothing_of_it_stored(server, db):
     serve_seed(server, **{"/jstage" + LANDING_PATH: Reply(200, b"<html><head><title>Please wait</title></head></html>")})
-    report = articles.harvest_article(db, pmid=PMID)
+    report = pipeline.harvest_article(db, pmid=PMID)
     assert report["sources_failed"] == {"J-STAGE": f"J-STAGE {DOI}: parse failure: page lacks citation_title, "
                                                    "citation_doi, citation_author (not an article page, or the layout changed)"}
     assert rows(db, "select source from article_sources where source = 'J-STAGE'") == []
@@ -326,7 +321,7 @@ def test_without_crossref_the_page_is_found_through_the_webapi(server, db):
              f'<article_link><en>https://www.jstage.jst.go.jp{LANDING_PATH}</en></article_link>'
              f'<prism:doi>{DOI}</prism:doi><pubyear>2020</pubyear></entry></feed>').encode()  # made up for the test
     serve_seed(server, **{f"/crossref/works/{DOI}": Reply(503), "/jstage_api": Reply(200, entry)})
-    report = articles.harvest_article(db, pmid=PMID)
+    report = pipeline.harvest_article(db, pmid=PMID)
     assert report["sources_ok"] == ["Europe PMC", "PubMed", "J-STAGE WebAPI", "J-STAGE"]
     assert report["sources_failed"]["Crossref"].startswith(f"Crossref {DOI}: upstream failure:")
     assert server.requests[-2][1]["article"][0].startswith("Lenalidomide Treatment for Thalidomide-refractory")
@@ -335,7 +330,7 @@ def test_without_crossref_the_page_is_found_through_the_webapi(server, db):
 def test_429_from_ncbi_keeps_the_other_sources(server, db, monkeypatch):
     monkeypatch.setenv("KB_RETRIES", "1")
     serve_seed(server, **{"/pubmed/efetch.fcgi": Reply(429, b'{"error":"API rate limit exceeded"}')})
-    report = articles.harvest_article(db, pmid=PMID)
+    report = pipeline.harvest_article(db, pmid=PMID)
     assert report["sources_failed"]["PubMed"].startswith(f"PubMed {PMID}: upstream failure:")
     assert report["sources_ok"] == ["Europe PMC", "Crossref", "J-STAGE"]
     authors = rows(db, "select a.family, a.given from article_authors join authors a using (author_id) order by position")
@@ -344,20 +339,20 @@ def test_429_from_ncbi_keeps_the_other_sources(server, db, monkeypatch):
 
 def test_a_later_harvest_replaces_rows_stored_under_the_doi(server, db):
     serve_seed(server, **{"/europepmc/search": Reply(503), "/pubmed/efetch.fcgi": Reply(503)})
-    assert articles.harvest_article(db, doi=DOI)["article_id"] == f"doi:{DOI}"
+    assert pipeline.harvest_article(db, doi=DOI)["article_id"] == f"doi:{DOI}"
     serve_seed(server)
-    assert articles.harvest_article(db, doi=DOI)["article_id"] == f"pmid:{PMID}"
+    assert pipeline.harvest_article(db, doi=DOI)["article_id"] == f"pmid:{PMID}"
     assert rows(db, "select article_id from articles") == [(f"pmid:{PMID}",)]
     assert rows(db, "select distinct article_id from article_authors") == [(f"pmid:{PMID}",)]
 
 
 def test_unknown_pmid_raises_and_leaves_the_database_unchanged(server, db, tmp_path):
-    articles.import_article_files(db, [SEED])
+    pipeline.import_article_files(db, SEED)
     before = db_dump(tmp_path / "kb.db")
     server.route("/europepmc/search", Reply(200, b'{"hitCount":0,"resultList":{"result":[]}}'))
     server.route("/pubmed/efetch.fcgi", Reply(200, b"<PubmedArticleSet></PubmedArticleSet>"))
     with pytest.raises(NotFound) as error:
-        articles.harvest_article(db, pmid="99999999")
+        pipeline.harvest_article(db, pmid="99999999")
     assert str(error.value) == ("article PMID 99999999: not found: no source gave it (Europe PMC: not found: "
                                 "no record of PMID 99999999 in the response; PubMed: not found: no record of "
                                 "PMID 99999999 in the response)")
@@ -374,14 +369,14 @@ def test_unknown_pmid_raises_and_leaves_the_database_unchanged(server, db, tmp_p
 def test_malformed_identifiers_are_refused_before_any_request(server, db, tmp_path, kwargs, message):
     before = db_dump(tmp_path / "kb.db")
     with pytest.raises(BadIdentifier) as error:
-        articles.harvest_article(db, **kwargs)
+        pipeline.harvest_article(db, **kwargs)
     assert str(error.value).startswith(message)
     assert server.requests == [] and db_dump(tmp_path / "kb.db") == before
 
 
-def test_article_documents_is_a_pure_merge():
+def test_articles_in_is_a_pure_merge():
     fetched = [http.Fetched("PubMed", PMID, "u", 200, PUBMED_XML), http.Fetched("J-STAGE", DOI, "u", 200, PAGE_HTML)]
-    [main, *others] = articles.article_documents(fetched)
+    [[main, *others]] = articles.articles_in(fetched)
     assert main.rows["articles"][0]["article_id"] == f"pmid:{PMID}"
     assert [a["family"] for a in main.rows["authors"]] == FAMILIES
     assert {d.snapshot.source for d in others} == {"PubMed", "J-STAGE"}

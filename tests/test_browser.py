@@ -24,7 +24,7 @@ from .fixture_kb import (MARKUP, MARKUP_ARTICLE, NCT, SEED_ARTICLE, add_markup_a
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
-SERVE = [sys.executable, "-c", "from kb.serve import serve; serve()"]  # the `kb serve` command, as its own process
+SERVE = [sys.executable, "-c", "from kb.cli import serve; serve()"]  # the `kb serve` command, as its own process
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,14 @@
-"""A large import is a bulk load (kb/bulk.py): indexes and full-text indexing wait for its end, and however it ends,
+"""A large import is a bulk load (kb/store/bulk.py): indexes and full-text indexing wait for its end, and however it ends,
 the KB comes back with every index, trigger and full-text row, holding the same rows as an ordinary import."""
 
 import sqlite3
 
 import pytest
 
-from kb import bulk, importer, ingest
-from kb.schema import FTS, open_db
+from kb import pipeline
+from kb.load import trials
+from kb.store import bulk
+from kb.store.schema import FTS, open_db
 
 from .conftest import fixture_path
 
@@ -37,7 +39,7 @@ def searches(path) -> dict:
 
 @pytest.fixture
 def small_batches(monkeypatch):
-    monkeypatch.setattr(importer, "BATCH", 10)
+    monkeypatch.setattr(pipeline, "BATCH", 10)
 
 
 def test_a_bulk_load_ends_with_the_rows_indexes_and_search_of_an_ordinary_import(tmp_path, small_batches,
@@ -46,12 +48,12 @@ def test_a_bulk_load_ends_with_the_rows_indexes_and_search_of_an_ordinary_import
     monkeypatch.setattr(bulk.DeferredIndexes, "start", lambda self, f=bulk.DeferredIndexes.start: (
         started.append(1), f(self)))
     db = open_db(str(tmp_path / "bulk.db"))
-    assert importer.import_studies(db, [BULK]).stored == 100
+    assert pipeline.import_studies(db, [BULK]).stored == 100
     assert started  # the empty KB made it a bulk load after its first batch
 
     ordinary = open_db(str(tmp_path / "ordinary.db"))
     monkeypatch.setattr(bulk.DeferredIndexes, "start", lambda self: None)
-    assert importer.import_studies(ordinary, [BULK]).stored == 100
+    assert pipeline.import_studies(ordinary, [BULK]).stored == 100
 
     assert shape(tmp_path / "bulk.db") == shape(tmp_path / "ordinary.db")
     assert rows(tmp_path / "bulk.db") == rows(tmp_path / "ordinary.db")
@@ -61,7 +63,7 @@ def test_a_bulk_load_ends_with_the_rows_indexes_and_search_of_an_ordinary_import
 
 def test_an_interrupted_bulk_load_keeps_its_batches_and_gets_its_indexes_back(tmp_path, small_batches, monkeypatch):
     reference = open_db(str(tmp_path / "reference.db"))
-    save, calls = ingest.save_studies, []
+    save, calls = trials.save_studies, []
 
     def interrupted(db, documents):
         calls.append(1)
@@ -69,10 +71,10 @@ def test_an_interrupted_bulk_load_keeps_its_batches_and_gets_its_indexes_back(tm
             raise KeyboardInterrupt
         return save(db, documents)
 
-    monkeypatch.setattr(ingest, "save_studies", interrupted)
+    monkeypatch.setattr(trials, "save_studies", interrupted)
     db = open_db(str(tmp_path / "kb.db"))
     with pytest.raises(KeyboardInterrupt):
-        importer.import_studies(db, [BULK])
+        pipeline.import_studies(db, [BULK])
     assert db["trials"].count == 30
     assert shape(tmp_path / "kb.db") == shape(tmp_path / "reference.db")
     assert db.execute("select count(*) from trials_fts").fetchone()[0] == 30
@@ -80,9 +82,9 @@ def test_an_interrupted_bulk_load_keeps_its_batches_and_gets_its_indexes_back(tm
 
 def test_a_killed_bulk_load_is_repaired_when_the_kb_is_next_opened(tmp_path):
     reference = open_db(str(tmp_path / "reference.db"))
-    importer.import_studies(reference, [BULK])
+    pipeline.import_studies(reference, [BULK])
     db = open_db(str(tmp_path / "kb.db"))
-    importer.import_studies(db, [BULK])
+    pipeline.import_studies(db, [BULK])
     # what a process killed mid-load leaves: no indexes, no full-text triggers
     bulk.DeferredIndexes(db, {table: set() for table in ("trials", "endpoints", "locations")}).start()
     assert shape(tmp_path / "kb.db") != shape(tmp_path / "reference.db")
@@ -95,7 +97,7 @@ def test_a_killed_bulk_load_is_repaired_when_the_kb_is_next_opened(tmp_path):
 
 def test_an_import_smaller_than_the_kb_is_not_a_bulk_load(tmp_path, small_batches, monkeypatch):
     db = open_db(str(tmp_path / "kb.db"))
-    importer.import_studies(db, [BULK])
+    pipeline.import_studies(db, [BULK])
     monkeypatch.setattr(bulk.DeferredIndexes, "start", lambda self: pytest.fail("bulk load on a larger KB"))
     study = fixture_path("ctgov", "v2_study_NCT00973089_aact.json")
-    assert importer.import_studies(db, [study]).stored == 1
+    assert pipeline.import_studies(db, [study]).stored == 1

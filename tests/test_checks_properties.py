@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from kb.checks.recompute import (
+from kb.checks import (
     grim_mean, p_from_ratio_ci, p_one_sample, p_paired, p_two_groups, percent_of_count, relative_change,
 )
 

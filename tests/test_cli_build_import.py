@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from kb.cli import cli
-from kb.schema import open_db
+from kb.store.schema import open_db
 
 from .conftest import Reply, db_dump, fixture_bytes, fixture_path
 
@@ -185,7 +185,7 @@ def test_bad_article_identifier_exits_2_before_any_request(tmp_path, server, arg
 
 
 def test_default_build_harvests_the_seed_trial_and_article_then_checks(tmp_path, server):
-    """The article's responses are RECONSTRUCTED (tests/fixtures/seed); the registry answer is a STAND-IN: the real
+    """The article's responses are RECONSTRUCTED (kb/data/offline); the registry answer is a STAND-IN: the real
     recorded study NCT03418623 relabelled NCT02193698 here, since no recording of NCT02193698 exists."""
     from .test_articles import serve_seed
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from harvest import crossref
+from harvest.articles import crossref
 from harvest.errors import BadIdentifier, NotFound, ParseError
 
 from .conftest import Reply, fixture_bytes

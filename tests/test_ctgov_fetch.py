@@ -7,7 +7,8 @@ import pytest
 import requests
 from pytest_socket import SocketConnectBlockedError
 
-from harvest import ctgov, http
+from harvest import http
+from harvest.registries import ctgov
 from harvest.errors import BadIdentifier, NotFound, ParseError, UpstreamError
 
 from .conftest import Reply, fixture_bytes
@@ -39,7 +40,7 @@ def test_alias_redirect_is_followed(server):
     server.route("/ctgov/studies/NCT00000001", Reply(301, b"", {"Location": PATH + "?format=json"}))
     server.route(PATH, Reply(200, STUDY))
     fetched = ctgov.fetch_study("NCT00000001")
-    assert fetched.url.startswith(server.url + PATH) and ctgov.parse_study(fetched.body)["trials"][0]["nct_id"] == "NCT00791778"
+    assert fetched.url.startswith(server.url + PATH) and ctgov.parse_study(fetched.body)["nct_id"] == "NCT00791778"
 
 
 def test_404_is_not_found(server):
@@ -112,7 +113,7 @@ def test_search_page_size_is_bounded(server):
 
 def test_secrets_never_reach_a_stored_url(server, monkeypatch):
     server.route(PATH, Reply(200, STUDY))
-    fetched = http.get(http.CTGOV, "NCT00791778", "/studies/NCT00791778", params={"api_key": "SECRET", "email": "me@x.org", "format": "json"})
+    fetched = http.get(ctgov.SOURCE, "NCT00791778", "/studies/NCT00791778", params={"api_key": "SECRET", "email": "me@x.org", "format": "json"})
     assert "SECRET" not in fetched.url and "me@x.org" not in fetched.url and "format=json" in fetched.url
     assert http.public_url("https://h/p?api_key=1&tool=trial-kb&mailto=a@b") == "https://h/p?tool=trial-kb"
 

@@ -7,10 +7,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harvest.ctgov import parse_study
+from harvest.registries.ctgov import parse_study
+from kb.load.trials import study_rows
 from harvest.errors import ParseError
 
 from .conftest import fixture_bytes, fixture_path
+
+
+def parse_rows(body) -> dict[str, list[dict]]:
+    """A study's rows per KB table: the record `parse_study` gives, as `kb.load.trials` stores it."""
+    return study_rows(parse_study(body))
+
+
+def test_the_record_names_no_kb_table_and_carries_no_kb_id():
+    record = parse_study(fixture_bytes("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json"))
+    assert record["nct_id"] == "NCT00791778" and record["trial"]["nct_id"] == "NCT00791778"
+    assert not {"trials", "endpoints", "results", "trial_references"} & set(record)
+    parts = [row for key, value in record.items() if isinstance(value, list) for row in value]
+    assert parts and all("id" not in row and "subject" not in row and row["path"] for row in parts)
 
 SINGLE = sorted(p.name for p in fixture_path("ctgov").glob("v2_study_*.json"))
 BULK = [json.loads(line.rstrip(",\n")) for line in
@@ -38,13 +52,13 @@ def test_bulk_fixture_has_100_studies_some_with_results():
 @pytest.mark.parametrize("doc", [d for d in BULK if "resultsSection" in d] + [study(n) for n in SINGLE],
                          ids=lambda d: d["protocolSection"]["identificationModule"]["nctId"])
 def test_one_results_row_per_measurement_and_analysis(doc):
-    rows = parse_study(json.dumps(doc))
+    rows = parse_rows(json.dumps(doc))
     assert len(rows["results"]) == expected_result_rows(doc)
     assert len({r["id"] for r in rows["results"]}) == len(rows["results"])
 
 
 def test_study_with_results_keeps_analyses_faithfully():
-    rows = parse_study(fixture_bytes("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json"))
+    rows = parse_rows(fixture_bytes("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json"))
     trial = rows["trials"][0]
     assert (trial["nct_id"], trial["phase"], trial["enrollment"], trial["enrollment_type"]) == \
         ("NCT00791778", "PHASE2", 246, "ACTUAL")
@@ -67,13 +81,13 @@ def test_study_with_results_keeps_analyses_faithfully():
 
 
 def test_less_than_p_values_are_kept_as_text():
-    rows = parse_study(fixture_bytes("ctgov", "v2_study_NCT02210780_aact.json"))
+    rows = parse_rows(fixture_bytes("ctgov", "v2_study_NCT02210780_aact.json"))
     p_texts = {r["p_text"] for r in rows["results"] if r["kind"] == "analysis"}
     assert "<0.0001" in p_texts
 
 
 def test_arms_interventions_and_links():
-    rows = parse_study(fixture_bytes("ctgov", "v2_study_NCT04207047_aact.json"))
+    rows = parse_rows(fixture_bytes("ctgov", "v2_study_NCT04207047_aact.json"))
     doc = study("v2_study_NCT04207047_aact.json")["protocolSection"]["armsInterventionsModule"]
     assert len(rows["arms"]) == len(doc["armGroups"]) and len(rows["interventions"]) == len(doc["interventions"])
     assert {r["type"] for r in rows["interventions"]} >= {"DEVICE"}
@@ -85,13 +99,13 @@ def test_arms_interventions_and_links():
                                              ("v2_study_NCT03630471_aact.json", "INTERVENTIONAL"),
                                              ("v2_study_NCT03418623_aact.json", "INTERVENTIONAL")])
 def test_study_types_without_results(name, study_type):
-    rows = parse_study(fixture_bytes("ctgov", name))
+    rows = parse_rows(fixture_bytes("ctgov", name))
     assert rows["trials"][0]["study_type"] == study_type
     assert rows["trials"][0]["has_results"] == 0 and rows["results"] == []
 
 
 def test_non_ascii_text_survives():
-    rows = parse_study(fixture_bytes("ctgov", "v2_study_NCT06171568_aact.json"))
+    rows = parse_rows(fixture_bytes("ctgov", "v2_study_NCT06171568_aact.json"))
     text = json.dumps(rows, ensure_ascii=False)
     assert any(ord(ch) > 127 for ch in text)
     raw = fixture_bytes("ctgov", "v2_study_NCT06171568_aact.json").decode()
@@ -104,7 +118,7 @@ def test_missing_optional_modules():
                    "referencesModule", "statusModule", "sponsorCollaboratorsModule"):
         del doc["protocolSection"][module]
     del doc["resultsSection"]
-    rows = parse_study(json.dumps(doc))
+    rows = parse_rows(json.dumps(doc))
     assert rows["trials"][0]["enrollment"] is None and rows["trials"][0]["has_results"] == 1
     assert rows["endpoints"] == [] and rows["results"] == []
 
@@ -150,7 +164,7 @@ def test_mutated_studies_parse_or_raise_parse_error(mutations):
         except (KeyError, IndexError, TypeError):
             continue
     try:
-        rows = parse_study(json.dumps(doc))
+        rows = parse_rows(json.dumps(doc))
     except ParseError:
         return
     assert rows["trials"][0]["nct_id"].startswith("NCT")

@@ -1,6 +1,6 @@
 """Derived rows and checks in the KB, from recorded registry responses and the reconstructed seed article.
 
-The seed article's responses in tests/fixtures/seed/ are RECONSTRUCTED from its published page (see PROVENANCE.md);
+The seed article's responses in kb/data/offline/ are RECONSTRUCTED from its published page (see PROVENANCE.md);
 NCT00791778 is a real recorded registry response with posted results.
 """
 
@@ -11,9 +11,10 @@ from click.testing import CliRunner
 
 from kb.cli import cli
 from kb.derive import rederive
-from kb.schema import ENDPOINT_COMPARISON, open_db
+from kb.derive.endpoint_comparison import ENDPOINT_COMPARISON
+from kb.store.schema import open_db
 
-from .conftest import db_dump, fixture_path
+from .conftest import SEED_FILES, db_dump, fixture_path
 
 SEED = "pmid:32009091"
 
@@ -21,7 +22,7 @@ SEED = "pmid:32009091"
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory):
     path = tmp_path_factory.mktemp("kb") / "kb.db"
-    result = CliRunner().invoke(cli, ["import", str(fixture_path("seed")),
+    result = CliRunner().invoke(cli, ["import", *map(str, SEED_FILES),
                                       str(fixture_path("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")),
                                       "--db", str(path)])
     assert result.exit_code == 0, result.output
@@ -143,7 +144,7 @@ def test_registry_against_article_with_a_labelled_stand_in_record(tmp_path):
     stand_in = tmp_path / "stand_in.json"
     stand_in.write_text(json.dumps(doc))
     db_path = tmp_path / "kb.db"
-    assert CliRunner().invoke(cli, ["import", str(stand_in), str(fixture_path("seed")), "--db", str(db_path)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["import", str(stand_in), *map(str, SEED_FILES), "--db", str(db_path)]).exit_code == 0
     db = open_db(str(db_path))
     checks = {}
     for c in db["checks"].rows_where("subject = 'NCT02193698'"):

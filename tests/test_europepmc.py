@@ -6,7 +6,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from harvest import europepmc
+from harvest.articles import europepmc
 from harvest.errors import BadIdentifier, ParseError
 
 from .conftest import Reply, fixture_bytes

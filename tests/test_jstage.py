@@ -6,14 +6,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from lxml import etree
 
-from harvest import jstage
+from harvest.articles import jstage
 from harvest.errors import ParseError
 
-from .conftest import Reply, fixture_bytes
+from .conftest import Reply, fixture_bytes, offline_bytes
 from .mutate import mutated_html, mutated_xml
 
 ATOM = fixture_bytes("jstage", "webapi_search_service3_pyjstage.xml")
-PAGE = fixture_bytes("seed", "jstage_article_internalmedicine.3800-19_reconstructed.html")  # reconstructed
+PAGE = offline_bytes("jstage_article_internalmedicine.3800-19_reconstructed.html")  # reconstructed
 DOI = "10.2169/internalmedicine.3800-19"
 
 

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from lxml import etree
 
-from harvest import http, pubmed
+from harvest import http
+from harvest.articles import pubmed
 from harvest.errors import BadIdentifier, NotFound, ParseError, UpstreamError
 
 from .conftest import Reply, fixture_bytes
@@ -132,7 +133,7 @@ def test_rate_is_ten_per_second_with_a_key_and_three_without(monkeypatch):
     monkeypatch.delenv("KB_PUBMED_RATE", raising=False)
     assert pubmed.source().rate == 3
     monkeypatch.setenv("NCBI_API_KEY", "k")
-    assert pubmed.source().rate == 10 and pubmed.source().base_url == http.PUBMED.base_url
+    assert pubmed.source().rate == 10 and pubmed.source().base_url == pubmed.SOURCE.base_url
 
 
 def test_pmids_go_in_batches_of_200(server):

@@ -17,9 +17,10 @@ from click.testing import CliRunner
 from datasette.app import Datasette
 
 from harvest.http import Fetched
-from kb import ingest
-from kb.refresh import refresh, refresh_lock
-from kb.schema import open_db
+from kb.load import trials
+from kb.cli import refresh
+from kb.schedule import refresh_lock
+from kb.store.schema import open_db
 
 from .conftest import Reply, db_dump, fixture_bytes
 
@@ -69,7 +70,7 @@ def seed(db_path, *bodies: bytes) -> None:
     fetched = [Fetched("ClinicalTrials.gov", nct_of(body), f"https://clinicaltrials.gov/api/v2/studies/{nct_of(body)}",
                        200, body) for body in bodies]
     with open_db(str(db_path)) as db:
-        ingest.save_studies(db, [ingest.study_document(response) for response in fetched])
+        trials.save_studies(db, [trials.study_document(response) for response in fetched])
 
 
 def serve(server, *bodies: bytes, listed: tuple[bytes, ...] | None = None) -> None:

@@ -18,13 +18,13 @@ from . import test_refresh as helpers
 from .conftest import Reply, db_dump
 
 REPO = Path(__file__).parent.parent
-RUN = "import sys; from kb.refresh import refresh; refresh.main(sys.argv[1:], prog_name='kb refresh')"
+RUN = "import sys; from kb.cli import refresh; refresh.main(sys.argv[1:], prog_name='kb refresh')"
 # Fault injection for the kill test: the re-derive hook, which runs inside the record's transaction, signals that it
 # was reached (marker file) and hangs, so that SIGKILL lands after every row of the record has been written.
 RUN_HANGING_IN_TRANSACTION = (
-    "import sys, time, pathlib; import kb.refresh as r\n"
+    "import sys, time, pathlib; import kb.pipeline as r; from kb.cli import refresh\n"
     "def hang(db, ids):\n    pathlib.Path(sys.argv[1]).write_text('in'); time.sleep(30)\n"
-    "r._after_change = hang; r.refresh.main(sys.argv[2:], prog_name='kb refresh')"
+    "r._after_change = hang; refresh.main(sys.argv[2:], prog_name='kb refresh')"
 )
 STUDY, OTHER = helpers.SMALL[0], helpers.SMALL[1]
 LATER, OTHER_LATER = helpers.modified(STUDY), helpers.modified(OTHER)  # MODIFIED copies of recorded studies

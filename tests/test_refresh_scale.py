@@ -10,8 +10,8 @@ import shutil
 import pytest
 
 from harvest import http
-from kb.importer import import_studies
-from kb.schema import open_db
+from kb.pipeline import import_studies
+from kb.store.schema import open_db
 
 from . import test_refresh as helpers
 from .conftest import Reply, db_dump, fixture_bytes
@@ -78,7 +78,7 @@ def trials_by_id(db_path) -> dict[str, dict]:
 
 
 def test_the_change_list_asks_for_at_most_chunk_ids_per_request(tmp_path, server, monkeypatch):
-    monkeypatch.setattr("kb.refresh.CHUNK", 4)
+    monkeypatch.setattr("harvest.registries.ctgov.CHANGE_CHUNK", 4)
     bodies = [helpers.renumbered(json.dumps(BULK[i]).encode(), f"NCT9{i:07d}") for i in range(10)]  # NOT real records
     db_path = tmp_path / "kb.db"
     helpers.seed(db_path, *bodies)

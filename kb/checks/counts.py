@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from .intervals import Reported
+from kb.numbers import Reported
 from .verdict import Verdict, make_verdict, missing, not_checkable
 
 SHOWN = 3  # at most this many fitting counts or denominators are named in a sentence

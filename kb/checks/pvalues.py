@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Iterable
 
-from .intervals import Reported
+from kb.numbers import Reported
 
 ALPHA = 0.05
 PLAIN_LIMIT = 1e-6  # p-values below this are written in scientific notation

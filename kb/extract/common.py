@@ -111,12 +111,19 @@ def parse_number(written: str) -> Number:
 
 
 _DAYS_PER = {"d": 1, "w": 7, "m": 30.4375, "y": 365.25, "h": 1 / 24}
+_TIME_WORD = re.compile(r"(?:days?|d|weeks?|wks?|w|months?|mos?|m|years?|yrs?|y|hours?|hrs?|h)")
+
+
+def days_per(unit: str | None) -> float | None:
+    """Days in one `unit` ("Days", "weeks", "mo", "year", "h"); None when it is not a time unit ("mg/dL")."""
+    word = (unit or "").strip().lower()
+    return _DAYS_PER[word[0]] if _TIME_WORD.fullmatch(word) else None
 
 
 def to_days(amount: float, unit: str) -> float | None:
     """A duration in days from an amount and a time unit word ("weeks", "mo", "year", "h")."""
-    key = unit.lower()[:1] if not unit.lower().startswith("mi") else None
-    return amount * _DAYS_PER[key] if key in _DAYS_PER else None
+    days = days_per(unit)
+    return None if days is None else amount * days
 
 
 DURATION = re.compile(rf"\b(?i:(?P<unit1>week|month|day|year)s?\s+(?P<n1>{COUNT})|"

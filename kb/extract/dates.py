@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-          "november", "december")
-_MONTH = r"(?P<{0}m>(?i:" + "|".join(m[:3] + r"[a-z]*\.?" for m in MONTHS) + r"))\s+(?P<{0}y>(?:19|20)\d\d)"
+from harvest.parsing import MONTHS
+
+_MONTH = r"(?P<{0}m>(?i:" + "|".join(m + r"[a-z]*\.?" for m in MONTHS) + r"))\s+(?P<{0}y>(?:19|20)\d\d)"
 PERIOD = re.compile(r"\b(?i:between|from)\s+" + _MONTH.format("a") + r"\s+(?i:and|to|through|until)\s+" + _MONTH.format("b"))
 
 
 def _month(name: str) -> int:
-    return next(i for i, m in enumerate(MONTHS, start=1) if m.startswith(name.lower().rstrip(".")[:3]))
+    return MONTHS[name.lower()[:3]]
 
 
 def extract_period(text: str) -> dict | None:

@@ -7,16 +7,17 @@ J-STAGE page).
 
 from __future__ import annotations
 
-import json
+import re
+from collections.abc import Iterator
 from urllib.parse import quote
 
-from . import http
-from .parsing import as_text, items, obj, strings
-from .errors import ParseError
-from .identifiers import NCT_IN_TEXT, normalize_doi, valid_or_none
-from .parsing import abstract_sections, iso_date, page_range, plain_text
+from harvest import http
+from harvest.errors import ParseError
+from harvest.identifiers import NCT_IN_TEXT, normalize_doi, valid_or_none
+from harvest.parsing import abstract_sections, as_text, decode_json, iso_date, items, obj, page_range, plain_text, strings
+from harvest.records import ArticleRecord, Ids
 
-SOURCE = http.CROSSREF
+SOURCE = http.Source("Crossref", "KB_CROSSREF_URL", "https://api.crossref.org", 5)
 
 
 def fetch(doi: str) -> http.Fetched:
@@ -26,12 +27,20 @@ def fetch(doi: str) -> http.Fetched:
     return http.get(SOURCE, doi, f"/works/{quote(doi, safe='/')}", params=params, accept="application/json")
 
 
-def parse(body: bytes | str, key: str = "work") -> list[dict]:
+def lookup(ids: Ids, found: list[ArticleRecord]) -> Iterator[http.Fetched]:
+    """The work of the article's DOI (nothing without one)."""
+    if ids["doi"]:
+        yield fetch(ids["doi"])
+
+
+def looks_like(head: bytes) -> bool:
+    """A `/works/{doi}` response."""
+    return head.startswith(b"{") and re.search(rb'"message-type"\s*:\s*"work"', head) is not None
+
+
+def parse(body: bytes | str, key: str = "work") -> list[ArticleRecord]:
     """The article record of a `/works/{doi}` response (a list of one); ParseError if it is not a work."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ParseError(SOURCE.name, key, f"body is not valid JSON ({exc})") from None
+    doc = decode_json(body, SOURCE.name, key)
     message = obj(obj(doc).get("message"))
     doi = valid_or_none(normalize_doi, as_text(message.get("DOI")))
     if obj(doc).get("message-type") != "work" or doi is None:

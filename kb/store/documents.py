@@ -19,7 +19,7 @@ from sqlite_utils.db import PrimaryKeyRequired, jsonify_if_needed
 
 from harvest.http import Fetched
 
-from .schema import TABLES
+from kb.store.schema import TABLES
 
 # Values SQLite stores as they are; anything else (lists, dicts, dates) is converted as sqlite-utils converts it.
 _PLAIN = frozenset({str, int, float, bytes, bool, type(None)})

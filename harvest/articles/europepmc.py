@@ -6,15 +6,16 @@ the shape described in `harvest.pubmed`; their fields add full-text availability
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 
-from . import http
-from .parsing import as_text, items, obj, strings
-from .errors import ParseError
-from .identifiers import normalize_doi, normalize_pmcid, normalize_pmid, valid_or_none
-from .parsing import abstract_sections, date_from_text, iso_date, page_range, plain_text
+from harvest import http
+from harvest.errors import ParseError
+from harvest.identifiers import normalize_doi, normalize_pmcid, normalize_pmid, valid_or_none
+from harvest.parsing import (abstract_sections, as_text, date_from_text, decode_json, iso_date, items, obj, page_range,
+                             plain_text, strings)
+from harvest.records import ArticleRecord, Ids
 
-SOURCE = http.EUROPEPMC
+SOURCE = http.Source("Europe PMC", "KB_EUROPEPMC_URL", "https://www.ebi.ac.uk/europepmc/webservices/rest", 5)
 FREE = ("OA", "F")  # availability codes of full text anyone can read
 
 
@@ -35,12 +36,20 @@ def fetch(pmid: str | None = None, doi: str | None = None, pmcid: str | None = N
     return http.get(SOURCE, key, "/search", params=params, accept="application/json")
 
 
-def parse(body: bytes | str, key: str = "search") -> list[dict]:
+def lookup(ids: Ids, found: list[ArticleRecord]) -> Iterator[http.Fetched]:
+    """The search for the article's PMID, else its DOI (it resolves the other identifiers: asked first)."""
+    if ids["pmid"] or ids["doi"]:
+        yield fetch(pmid=ids["pmid"], doi=ids["doi"])
+
+
+def looks_like(head: bytes) -> bool:
+    """A search response."""
+    return head.startswith(b"{") and (b'"resultlist"' in head or b'"hitcount"' in head)
+
+
+def parse(body: bytes | str, key: str = "search") -> list[ArticleRecord]:
     """The article records of a search response ([] when nothing matched); ParseError if it is not one."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ParseError(SOURCE.name, key, f"body is not valid JSON ({exc})") from None
+    doc = decode_json(body, SOURCE.name, key)
     results = obj(obj(doc).get("resultList")).get("result")
     if not isinstance(results, list):
         raise ParseError(SOURCE.name, key, "JSON is not a Europe PMC search response (no resultList.result)")
@@ -48,7 +57,7 @@ def parse(body: bytes | str, key: str = "search") -> list[dict]:
     return [r for r in records if any(r["ids"].values())]
 
 
-def _record(result: dict, path: str) -> dict:
+def _record(result: dict, path: str) -> ArticleRecord:
     info, journal = obj(result.get("journalInfo")), obj(obj(result.get("journalInfo")).get("journal"))
     pub_date = date_from_text(as_text(info.get("printPublicationDate"))) or iso_date(
         as_text(info.get("yearOfPublication")) or as_text(result.get("pubYear")), as_text(info.get("monthOfPublication")))

@@ -1,7 +1,7 @@
-"""Offline import: ClinicalTrials.gov study JSON from files, JSON arrays and ZIP downloads, streamed in batches.
+"""Saved responses on disk: which files are studies and which are article responses, and the studies in a file.
 
-A JSON array (the site's "download as JSON") is decoded one element at a time, so a file of any size is never held
-in memory whole; a ZIP is read one member at a time. Each study keeps its own bytes as its snapshot.
+A JSON array (the registry's "download as JSON") is decoded one element at a time, so a file of any size is never
+held in memory whole; a ZIP is read one member at a time. Each study keeps its own bytes as its snapshot.
 """
 
 from __future__ import annotations
@@ -10,34 +10,16 @@ import json
 import os
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harvest.ctgov import SOURCE, study_nct_id
+from harvest import sources
 from harvest.errors import ParseError
 from harvest.http import Fetched
-
-from . import bulk, ingest
+from harvest.registries.ctgov import SOURCE, study_nct_id
 
 CHUNK = 1 << 20
-BATCH = 500
 _decoder = json.JSONDecoder()
-
-
-@dataclass
-class ImportSummary:
-    """What an import read, stored (by NCT ID), found unchanged, and could not read; files that are not studies."""
-
-    read: int = 0
-    stored_ids: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    failed: list[str] = field(default_factory=list)
-    other_files: list[Path] = field(default_factory=list)
-
-    @property
-    def stored(self) -> int:
-        return len(self.stored_ids)
 
 
 def iter_json_array(stream, name: str) -> Iterator[tuple[str, object, int]]:
@@ -134,53 +116,14 @@ def is_study_file(path: Path) -> bool:
     return first == "{" and b'"protocolSection"' in head
 
 
-def import_studies(db, paths: list[Path], progress=None) -> ImportSummary:
-    """Import every study in `paths` (files or folders), in transactions of up to BATCH studies.
-
-    Once an import has stored as many studies as the KB held when it began (at least a batch), it becomes a bulk
-    load: secondary indexes and full-text indexing wait for its end (kb/bulk.py).
-    """
-    with bulk.DeferredIndexes(db, _written_tables()) as deferred:
-        return _import_studies(db, paths, progress, deferred, bulk_after=max(BATCH, db["trials"].count))
-
-
-def _written_tables() -> dict[str, set[str]]:
-    """Each table a study import writes, with the column it looks rows up by (the first of the table's replace
-    scope), whose indexes it needs while it writes."""
-    looked_up = {table: {next(iter(where))} for table, where in ingest.study_scopes("").items()}
-    return {"snapshots": set(), "trials": set(), "trial_versions": set()} | looked_up
-
-
-def _import_studies(db, paths, progress, deferred: bulk.DeferredIndexes, bulk_after: int) -> ImportSummary:
-    summary, batch = ImportSummary(), []
-
-    def flush():
-        stored = ingest.save_studies(db, batch)
-        summary.stored_ids += stored
-        summary.unchanged += len(batch) - len(stored)
-        batch.clear()
-        if summary.stored >= bulk_after:
-            deferred.start()
-
-    for path in expand_paths(paths):
-        if not is_study_file(path):
-            summary.other_files.append(path)
-            continue
-        try:
-            for raw, value, url, fetched_at, where, consumed in iter_studies(path):
-                summary.read += 1
-                if progress:
-                    progress(consumed)
-                try:
-                    batch.append(ingest.study_document(*study_response(raw, url, fetched_at, where, value)))
-                except ParseError as exc:
-                    summary.failed.append(str(exc))
-                if len(batch) >= BATCH:
-                    flush()
-        except ParseError as exc:
-            summary.failed.append(str(exc))
-        flush()
-    return summary
+def article_response(path: Path) -> Fetched | None:
+    """A saved article response as a file-backed `Fetched` of the source whose format it is in, or None."""
+    with open(path, "rb") as stream:
+        found = sources.sniff(stream.read(4096))
+    if found is None:
+        return None
+    return Fetched(found.name, path.name, path.resolve().as_uri(), None, path.read_bytes(), found.content_type,
+                   file_mtime(path))
 
 
 def expand_paths(paths: list[Path]) -> Iterator[Path]:

@@ -10,22 +10,52 @@ the name unsplit (`name`) and leave the order to the merge, which compares it wi
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup
 
-from . import http
-from .errors import ParseError
-from .identifiers import normalize_doi, valid_or_none
-from .parsing import abstract_sections, date_from_text, element_text, iso_date, page_range, parse_xml, squash
+from harvest import http
+from harvest.errors import ParseError
+from harvest.identifiers import normalize_doi, valid_or_none
+from harvest.parsing import abstract_sections, date_from_text, element_text, iso_date, page_range, parse_xml, squash
+from harvest.records import ArticleRecord, Ids
 
-PAGE, API = http.JSTAGE, http.JSTAGE_API
+PAGE = http.Source("J-STAGE", "KB_JSTAGE_URL", "https://www.jstage.jst.go.jp", 1)
+API = http.Source("J-STAGE WebAPI", "KB_JSTAGE_API_URL", "https://api.jstage.jst.go.jp/searchapi/do", 1)
 REQUIRED = ("citation_title", "citation_doi", "citation_author")
 NS = {"a": "http://www.w3.org/2005/Atom", "prism": "http://prismstandard.org/namespaces/basic/2.0/"}
 
 
 def is_jstage_url(url: str | None) -> bool:
     return bool(url) and (urlsplit(url).hostname or "").endswith("jstage.jst.go.jp")
+
+
+def lookup(ids: Ids, found: list[ArticleRecord]) -> Iterator[http.Fetched]:
+    """The article's landing page, when it is on J-STAGE: at the landing URL another source gave (Crossref's), else
+    at the `article_link` of the WebAPI entry with the same DOI, searched by a title another source gave."""
+    if not ids["doi"]:
+        return
+    landing = next((r["landing_url"] for r in found if r.get("landing_url")), None)
+    title = next((r["fields"]["title"] for r in found if r["fields"].get("title")), None)
+    if not landing and title:
+        response = search(ids["doi"], title)
+        yield response
+        entry = next((r for r in parse_search(response.body, response.key) if r["ids"]["doi"] == ids["doi"]), None)
+        landing = entry["landing_url"] if entry else None
+    if is_jstage_url(landing):
+        yield fetch_page(ids["doi"], landing)
+
+
+def looks_like_page(head: bytes) -> bool:
+    """An HTML page (the landing page's meta tags say whether it is an article's)."""
+    return re.search(rb"<html[\s>]|<meta\s", head) is not None
+
+
+def looks_like_search(head: bytes) -> bool:
+    """A WebAPI Atom feed."""
+    return b"<feed" in head
 
 
 def fetch_page(doi: str, landing_url: str) -> http.Fetched:
@@ -44,7 +74,7 @@ def search(doi: str, title: str) -> http.Fetched:
 # --- landing page ----------------------------------------------------------------------------------------------------
 
 
-def parse_page(body: bytes | str, key: str = "page") -> list[dict]:
+def parse_page(body: bytes | str, key: str = "page") -> list[ArticleRecord]:
     """The article record of a landing page (a list of one); ParseError naming the meta tags it lacks."""
     metas = [(str(meta.get("name")).lower(), squash(meta.get("content")))
              for meta in BeautifulSoup(body, "lxml").find_all("meta") if meta.get("name")]
@@ -108,7 +138,7 @@ def _page_authors(metas: list[tuple[str, str]]) -> list[dict]:
 # --- WebAPI ----------------------------------------------------------------------------------------------------------
 
 
-def parse_search(body: bytes | str, key: str = "search") -> list[dict]:
+def parse_search(body: bytes | str, key: str = "search") -> list[ArticleRecord]:
     """The article records of a WebAPI Atom response, one per entry with a DOI; ParseError on an API error."""
     root = parse_xml(body, API.name, key)
     if root.tag != f"{{{NS['a']}}}feed":
@@ -125,7 +155,7 @@ def _lang(element, path: str) -> str | None:
     return element_text(element.find(f"{path}/a:en", NS)) or element_text(element.find(f"{path}/a:ja", NS))
 
 
-def _entry(entry, path: str) -> dict:
+def _entry(entry, path: str) -> ArticleRecord:
     names = entry.findall("a:author/a:en/a:name", NS) or entry.findall("a:author/a:ja/a:name", NS)
     pub_date = iso_date(element_text(entry.find("a:pubyear", NS)))
     link = entry.find("a:link", NS)

@@ -1,10 +1,9 @@
-"""Derived rows: what the extractors read in an article's abstract and in a trial's registry texts, and the checks.
+"""Derived rows: what the extractors read in an article's abstract and in a trial's registry texts.
 
 Publication rows (`source = 'publication'`, subject = article_id) come from `articles.abstract`: their spans are
 character offsets in it and their snapshot is the response the abstract was taken from. Registry regimen rows
 (`source = 'registry'`, subject = NCT ID) come from intervention and arm descriptions: their path names the field
-and their spans are offsets in it. Every run replaces what the previous run derived for the same subjects, so
-`kb check` is idempotent.
+and their spans are offsets in it.
 """
 
 from __future__ import annotations
@@ -14,11 +13,10 @@ import re
 
 import sqlite_utils
 
-from . import crosscheck, store
-from .extract.endpoints import extract_endpoints, match_endpoints
-from .extract.regimen import extract_regimen
-from .extract.stats import extract_stats
-from .schema import TABLES, refresh_endpoint_comparison
+from kb.extract.endpoints import extract_endpoints, match_endpoints
+from kb.extract.regimen import extract_regimen
+from kb.extract.stats import extract_stats
+from kb.store.schema import TABLES
 
 METHODS_LABEL = re.compile(r"method|design|intervention|treatment|patients and", re.IGNORECASE)
 
@@ -82,32 +80,3 @@ def trial_rows(db: sqlite_utils.Database, nct_id: str) -> dict[str, list[dict]]:
 
 def _filled(row: dict) -> int:
     return sum(value is not None for value in row.values())
-
-
-def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=(), every_trial: bool = False) -> None:
-    """Re-extract and re-check the given trials and articles, and everything linked to them, in one transaction;
-    then recompute their computed rows (endpoint_comparison), those of every trial when `every_trial`."""
-    nct_ids, article_ids = set(nct_ids), set(article_ids)
-    for nct in list(nct_ids):
-        article_ids |= {r["article_id"] for r in db["article_trials"].rows_where("nct_id = ?", [nct])}
-    for aid in list(article_ids):
-        nct_ids |= {r["nct_id"] for r in db["article_trials"].rows_where("article_id = ?", [aid])}
-    linked = sorted(nct_ids)  # with the trials only linked to an article, whose comparison lists its endpoints
-    nct_ids = {n for n in nct_ids if db["trials"].count_where("nct_id = ?", [n])}
-    article_ids = {a for a in article_ids if db["articles"].count_where("article_id = ?", [a])}
-    with db.atomic():
-        docs = [store.Document(None, trial_rows(db, nct), {"regimen": {"subject": nct, "source": "registry"}})
-                for nct in sorted(nct_ids)]
-        docs += [store.Document(None, article_rows(db, db["articles"].get(aid)),
-                                {t: {"subject": aid, "source": "publication"} for t in ("regimen", "endpoints", "results")})
-                 for aid in sorted(article_ids)]
-        store.save(db, docs)
-        refresh_endpoint_comparison(db, None if every_trial else linked)
-        store.save(db, [store.Document(None, {"checks": crosscheck.checks(db, subject)}, {"checks": {"subject": subject}})
-                        for subject in sorted(nct_ids) + sorted(article_ids)])
-
-
-def rederive_all(db: sqlite_utils.Database) -> None:
-    """Re-derive every trial and article in the KB."""
-    rederive(db, [r["nct_id"] for r in db["trials"].rows], [r["article_id"] for r in db["articles"].rows],
-             every_trial=True)

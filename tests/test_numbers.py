@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kb.checks.intervals import P_DOMAIN, Reported
+from kb.numbers import P_DOMAIN, Reported
 from kb.checks.pvalues import decision_error, fmt_p, fmt_p_range, mentions_one_sided
 
 

@@ -1,17 +1,16 @@
-"""Articles: harvest every source that describes an article, merge what they say into one row, store it.
+"""Articles into the KB: the records every source gives of an article, merged into one row, and saved.
 
-Sources: PubMed (efetch), Crossref (/works), J-STAGE (landing page; WebAPI when the page must be found by title) and
-Europe PMC (search). A source that is down or has no record does not stop the others; every response received is
-kept in `snapshots`, and `article_sources` / `articles.sources` say which sources contributed.
+The sources and their precedence are registered in `harvest.sources`. Every response a record came from is kept in
+`snapshots`, and `article_sources` / `articles.sources` say which sources contributed.
 
 Identity: records describe the same article when they share a PMID, a DOI or a PMCID; the article is named by
 `kb.identity.article_id` (PMID first). Saving replaces the article's rows (also those stored earlier under its DOI
 or PMCID name) in one transaction; an article whose rows and responses the KB already holds is left untouched, so
 re-running gives the same database.
 
-Precedence: for every bibliographic field, the abstract and author names, the first source in PRECEDENCE that gives
-a value wins (PubMed > Crossref > J-STAGE > J-STAGE WebAPI > Europe PMC); identifiers come from whichever source
-knows them; `articles.field_sources` says where each value came from. When sources give different values for a
+Precedence: for every bibliographic field, the abstract and author names, the first source in
+`harvest.sources.ARTICLE_SOURCES` that gives a value wins (PubMed > Crossref > J-STAGE > J-STAGE WebAPI > Europe PMC
+> CiNii Research); identifiers come from whichever source knows them (`other_ids`: the union, by precedence); `articles.field_sources` says where each value came from. When sources give different values for a
 field of COMPARED, for the abstract's wording, the author count or an identifier, every source's value is kept in
 `article_disagreements` (comparison ignores whitespace and a title's final period, not letter case).
 
@@ -29,32 +28,23 @@ structured names given the other way round ("author_name_order"). `author_id` fo
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlite_utils
 
-from harvest import crossref, europepmc, http, jstage, pubmed
-from harvest.errors import BadIdentifier, HarvestError, NotFound, UpstreamError
-from harvest.identifiers import nct_ids, normalize_doi, normalize_pmid
+from harvest import http, sources
+from harvest.identifiers import nct_ids
 from harvest.parsing import squash
+from harvest.records import ArticleRecord
+from kb.load import affiliations, names
+from kb.store import documents
+from kb.store.identity import article_id
+from kb.store.schema import TABLES
 
-from . import affiliations, names, store
-from .identity import article_id
-from .importer import expand_paths, file_mtime
-from .schema import TABLES
-
-PRECEDENCE = (http.PUBMED.name, http.CROSSREF.name, http.JSTAGE.name, http.JSTAGE_API.name, http.EUROPEPMC.name)
-PARSERS = {
-    http.PUBMED.name: pubmed.parse, http.CROSSREF.name: crossref.parse, http.JSTAGE.name: jstage.parse_page,
-    http.JSTAGE_API.name: jstage.parse_search, http.EUROPEPMC.name: europepmc.parse,
-}
-CONTENT_TYPES = {http.PUBMED.name: "text/xml", http.CROSSREF.name: "application/json", http.JSTAGE.name: "text/html",
-                 http.JSTAGE_API.name: "application/atom+xml", http.EUROPEPMC.name: "application/json"}
 FIELDS = ("title", "journal", "journal_iso", "issn", "year", "volume", "issue", "pages", "pub_date", "epub_date",
-          "language", "publication_types", "mesh", "keywords", "accessions", "license", "open_access", "full_text_url")
-JSON_FIELDS = ("publication_types", "mesh", "keywords", "accessions")
+          "language", "publication_types", "mesh", "keywords", "accessions", "license", "open_access", "full_text_url",
+          "titles", "abstracts")
+JSON_FIELDS = ("publication_types", "mesh", "keywords", "accessions", "titles", "abstracts")
 COMPARED = ("title", "year", "volume", "issue", "pages")
 IDS = ("pmid", "doi", "pmcid")
 ARTICLE_TABLES = ("articles", "abstract_sections", "article_authors", "author_affiliations", "article_sources",
@@ -68,7 +58,7 @@ class Found:
     """One source's record of the article and the response it came from."""
 
     fetched: http.Fetched
-    record: dict
+    record: ArticleRecord
 
     @property
     def source(self) -> str:
@@ -80,7 +70,7 @@ def _json(value) -> str | None:
 
 
 def _rank(found: Found) -> int:
-    return PRECEDENCE.index(found.source)
+    return sources.precedence(found.source)
 
 
 # --- pure merge ------------------------------------------------------------------------------------------------------
@@ -88,16 +78,16 @@ def _rank(found: Found) -> int:
 
 def parse_response(fetched: http.Fetched) -> list[Found]:
     """The records in one response, by the parser of its source (ParseError if it is not what the source sends)."""
-    return [Found(fetched, record) for record in PARSERS[fetched.source](fetched.body, fetched.key)]
+    return [Found(fetched, record) for record in sources.article_source(fetched.source).parse(fetched.body, fetched.key)]
 
 
-def article_documents(fetched_list: list[http.Fetched]) -> list[store.Document]:
+def article_documents(fetched_list: list[http.Fetched]) -> list[documents.Document]:
     """Documents for every article in `fetched_list`: records grouped by shared identifiers, one merged article
     per group. A response holding no record (an empty search) belongs to no article and is not kept."""
-    return [doc for docs in _articles(fetched_list) for doc in docs]
+    return [doc for docs in articles_in(fetched_list) for doc in docs]
 
 
-def _articles(fetched_list: list[http.Fetched]) -> list[list[store.Document]]:
+def articles_in(fetched_list: list[http.Fetched]) -> list[list[documents.Document]]:
     return [merge(group) for group in group_by_identity([f for fetched in fetched_list for f in parse_response(fetched)])]
 
 
@@ -117,7 +107,7 @@ def _identity(found: list[Found]) -> tuple[str, dict]:
     return article_id(ids["pmid"], ids["doi"], ids["pmcid"]), ids
 
 
-def merge(found: list[Found], also_kept: list[http.Fetched] = ()) -> list[store.Document]:
+def merge(found: list[Found], also_kept: list[http.Fetched] = ()) -> list[documents.Document]:
     """The documents of one article from its records (sorted by precedence, first record of each source used);
     `also_kept` are further responses to keep as snapshots (e.g. a source's "no such record" answer)."""
     ordered = sorted(found, key=_rank)
@@ -131,12 +121,12 @@ def merge(found: list[Found], also_kept: list[http.Fetched] = ()) -> list[store.
         "articles": [_article_row(aid, ids, found, abstract or None)],
         "abstract_sections": [
             {"article_id": aid, "position": i, "label": s["label"], "category": s.get("category"), "text": s["text"],
-             "span_start": start, "span_end": end, "snapshot_id": store.snapshot_id(origin.fetched),
+             "span_start": start, "span_end": end, "snapshot_id": documents.snapshot_id(origin.fetched),
              "path": s["path"]}
             for i, (s, (start, end)) in enumerate(zip(sections, spans))
         ],
         "article_sources": [
-            {"article_id": aid, "source": f.source, "snapshot_id": store.snapshot_id(f.fetched),
+            {"article_id": aid, "source": f.source, "snapshot_id": documents.snapshot_id(f.fetched),
              "fields": _json(_supplied(f.record))}
             for f in found
         ],
@@ -147,16 +137,16 @@ def merge(found: list[Found], also_kept: list[http.Fetched] = ()) -> list[store.
     primary = found[0].fetched
     aliases = {article_id(doi=ids["doi"]) if ids["doi"] else None, article_id(pmcid=ids["pmcid"]) if ids["pmcid"]
                else None} - {None, aid}
-    docs = [store.Document(primary, rows, {table: {"article_id": aid} for table in ARTICLE_TABLES})]
-    docs += [store.Document(primary, {}, {"article_trials": {"article_id": aid, "evidence": evidence}})
+    docs = [documents.Document(primary, rows, {table: {"article_id": aid} for table in ARTICLE_TABLES})]
+    docs += [documents.Document(primary, {}, {"article_trials": {"article_id": aid, "evidence": evidence}})
              for evidence in LINK_EVIDENCE]
-    docs += [store.Document(primary, {}, {table: {"article_id": alias}})
+    docs += [documents.Document(primary, {}, {table: {"article_id": alias}})
              for alias in sorted(aliases) for table in ARTICLE_TABLES + ("article_trials",)]
-    kept = {store.snapshot_id(primary)}
+    kept = {documents.snapshot_id(primary)}
     for fetched in [f.fetched for f in ordered] + list(also_kept):
-        if store.snapshot_id(fetched) not in kept:
-            kept.add(store.snapshot_id(fetched))
-            docs.append(store.Document(fetched, {}, {}))
+        if documents.snapshot_id(fetched) not in kept:
+            kept.add(documents.snapshot_id(fetched))
+            docs.append(documents.Document(fetched, {}, {}))
     return docs
 
 
@@ -178,7 +168,11 @@ def _article_row(aid: str, ids: dict, found: list[Found], abstract: str | None) 
     abstract_source = next((f.source for f in found if f.record["sections"]), None)
     if abstract_source:
         origin["abstract"] = abstract_source
-    return {**row, "abstract": abstract, "sources": _json([f.source for f in found]), "field_sources": _json(origin)}
+    other_ids = {}
+    for f in reversed(found):
+        other_ids.update(f.record.get("other_ids") or {})
+    return {**row, "abstract": abstract, "other_ids": _json(other_ids), "sources": _json([f.source for f in found]),
+            "field_sources": _json(origin)}
 
 
 def _compose(sections: list[dict]) -> tuple[str, list[tuple[int, int]]]:
@@ -230,7 +224,7 @@ def _links(aid: str, found: list[Found]) -> list[dict]:
                    for s in f.record["sections"] for nct, start, end in nct_ids(s["text"])]
         for nct, evidence, path in stated:
             links.setdefault((nct, evidence), {"article_id": aid, "nct_id": nct, "evidence": evidence,
-                                               "snapshot_id": store.snapshot_id(f.fetched), "path": path})
+                                               "snapshot_id": documents.snapshot_id(f.fetched), "path": path})
     return list(links.values())
 
 
@@ -293,6 +287,7 @@ def _match(merged: list[dict], author: dict, position: int, used: set) -> int | 
 def _complete(merged: dict, author: dict) -> None:
     """Fill what the higher-precedence entry lacks: ORCID, initials, a full given name instead of initials."""
     merged["orcid"] = merged["orcid"] or author["orcid"]
+    merged["identifiers"] = {**(author.get("identifiers") or {}), **(merged.get("identifiers") or {})}
     merged["initials"] = merged["initials"] or author["initials"]
     only_initials = all(len(word) == 1 for word in names.fold(merged["given"]).split())
     if only_initials and author["given"] and not _unsplit(author) and not names.swapped(merged, author) \
@@ -310,145 +305,42 @@ def _author_rows(aid: str, merged: list[dict]) -> dict[str, list[dict]]:
         rows["authors"].append({
             "author_id": key, "family": author["family"], "given": author["given"], "initials": author["initials"],
             "display_name": names.display_name(author), "orcid": author["orcid"], "collective": int(author["collective"]),
+            "identifiers": _json(author.get("identifiers")),
         })
         rows["article_authors"].append({"article_id": aid, "author_id": key, "position": position,
                                         "sources": _json(author["sources"])})
-        for affiliation_id, (name, sources) in author["affiliations"].items():
+        for affiliation_id, (name, given_by) in author["affiliations"].items():
             rows["affiliations"].append(affiliations.row(name))
             rows["author_affiliations"].append({"article_id": aid, "author_id": key, "affiliation_id": affiliation_id,
-                                                "sources": _json(sorted(set(sources), key=PRECEDENCE.index))})
+                                                "sources": _json(sorted(set(given_by), key=sources.precedence))})
     return rows
 
 
 # --- store -----------------------------------------------------------------------------------------------------------
 
 
-def save(db: sqlite_utils.Database, articles: list[list[store.Document]]) -> None:
+def save(db: sqlite_utils.Database, articles: list[list[documents.Document]]) -> None:
     """Store the articles (each a list of documents from `merge`) in one transaction, skipping every article whose
     rows and responses the KB already holds, so that re-running leaves the database exactly as it was."""
-    store.save(db, [doc for docs in articles if not _holds(db, docs) for doc in docs])
+    documents.save(db, [doc for docs in articles if not _holds(db, docs) for doc in docs])
 
 
-def _holds(db: sqlite_utils.Database, docs: list[store.Document]) -> bool:
+def _holds(db: sqlite_utils.Database, docs: list[documents.Document]) -> bool:
     """True when every response is stored, every replaced scope holds as many rows as it would get, and each new
     row is already there with the same values."""
     main = docs[0]
-    if any(not db["snapshots"].count_where("id = ?", [store.snapshot_id(d.snapshot)]) for d in docs):
+    if any(not db["snapshots"].count_where("id = ?", [documents.snapshot_id(d.snapshot)]) for d in docs):
         return False
     for doc in docs:
         for table, where in doc.replaces.items():
             expected = [r for r in main.rows.get(table, []) if all(r.get(k) == v for k, v in where.items())]
-            if db[table].count_where(store.where_clause(where), list(where.values())) != len(expected):
+            if db[table].count_where(documents.where_clause(where), list(where.values())) != len(expected):
                 return False
     for table, rows in main.rows.items():
         columns, pk, _ = TABLES[table]
         for row in rows:
-            row = {"snapshot_id": store.snapshot_id(main.snapshot), **row} if "snapshot_id" in columns else row
-            stored = next(db[table].rows_where(store.where_clause(pk), [row[k] for k in pk]), None)
+            row = {"snapshot_id": documents.snapshot_id(main.snapshot), **row} if "snapshot_id" in columns else row
+            stored = next(db[table].rows_where(documents.where_clause(pk), [row[k] for k in pk]), None)
             if stored is None or any(stored[k] != v for k, v in row.items()):
                 return False
     return True
-
-
-# --- harvest ---------------------------------------------------------------------------------------------------------
-
-
-class _Harvest:
-    """One article's harvest: each source's record or failure, every response received, the identifiers learnt."""
-
-    def __init__(self, ids: dict):
-        self.ids, self.found, self.kept, self.failed = dict(ids), [], [], {}
-
-    def label(self) -> str:
-        return f"PMID {self.ids['pmid']}" if self.ids["pmid"] else f"DOI {self.ids['doi']}"
-
-    def ask(self, source: str, fetch, parse) -> dict | None:
-        """This article's record from one source (the response is kept), or None with the failure noted."""
-        try:
-            fetched = fetch()
-            self.kept.append(fetched)
-            record = next((r for r in parse(fetched.body, fetched.key)
-                           if any(r["ids"][k] and r["ids"][k] == self.ids[k] for k in IDS)), None)
-            if record is None:
-                raise NotFound(source, fetched.key, f"no record of {self.label()} in the response")
-        except HarvestError as exc:
-            self.failed[source] = exc
-            return None
-        self.found.append(Found(fetched, record))
-        self.ids = {k: self.ids[k] or record["ids"][k] for k in IDS}
-        return record
-
-
-def harvest_article(db: sqlite_utils.Database, pmid: str | None = None, doi: str | None = None) -> dict:
-    """Harvest one article from every source, merge, and save it in one transaction.
-
-    Order: Europe PMC (resolves PMID / DOI / PMCID), PubMed, Crossref, J-STAGE (see `harvest.jstage`). Returns
-    {article_id, sources_ok, sources_failed: {source: message}}. BadIdentifier is raised before any request for a
-    malformed PMID or DOI; NotFound or UpstreamError, saving nothing, when no source gave the article.
-    """
-    ids = {"pmid": normalize_pmid(pmid) if pmid else None, "doi": normalize_doi(doi) if doi else None, "pmcid": None}
-    if not (ids["pmid"] or ids["doi"]):
-        raise BadIdentifier("article", repr(pmid or doi), "give a PMID or a DOI")
-    run = _Harvest(ids)
-    run.ask(http.EUROPEPMC.name, lambda: europepmc.fetch(pmid=ids["pmid"], doi=ids["doi"]), europepmc.parse)
-    if run.ids["pmid"]:
-        run.ask(http.PUBMED.name, lambda: next(pubmed.fetch([run.ids["pmid"]])), pubmed.parse)
-    if run.ids["doi"]:
-        work = run.ask(http.CROSSREF.name, lambda: crossref.fetch(run.ids["doi"]), crossref.parse)
-        _ask_jstage(run, work)
-    if not run.found:
-        failures = list(run.failed.values())
-        error = NotFound if all(isinstance(e, NotFound) for e in failures) else UpstreamError
-        raise error("article", run.label(), "no source gave it (" + "; ".join(
-            f"{source}: {exc.kind}: {exc.reason}" for source, exc in run.failed.items()) + ")")
-    docs = merge(run.found, run.kept)
-    save(db, [docs])
-    return {"article_id": docs[0].rows["articles"][0]["article_id"], "sources_ok": [f.source for f in run.found],
-            "sources_failed": {source: str(exc) for source, exc in run.failed.items()}}
-
-
-def _ask_jstage(run: _Harvest, work: dict | None) -> None:
-    """The J-STAGE page at the DOI's landing URL; found through the WebAPI when Crossref gave no landing URL."""
-    landing = work.get("landing_url") if work else None
-    if not landing:
-        title = next((f.record["fields"]["title"] for f in run.found if f.record["fields"].get("title")), None)
-        entry = title and run.ask(http.JSTAGE_API.name, lambda: jstage.search(run.ids["doi"], title),
-                                  jstage.parse_search)
-        landing = entry.get("landing_url") if entry else None
-    if jstage.is_jstage_url(landing):
-        run.ask(http.JSTAGE.name, lambda: jstage.fetch_page(run.ids["doi"], landing), jstage.parse_page)
-
-
-# --- offline import --------------------------------------------------------------------------------------------------
-
-
-def detect_source(head: bytes) -> str | None:
-    """The source whose response format a file is in, from its first bytes; None for anything else."""
-    head = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if head.startswith(b"{"):
-        if re.search(rb'"message-type"\s*:\s*"work"', head):
-            return http.CROSSREF.name
-        return http.EUROPEPMC.name if b'"resultlist"' in head or b'"hitcount"' in head else None
-    if b"<pubmedarticleset" in head or b"<efetchresult" in head:
-        return http.PUBMED.name
-    if b"<feed" in head:
-        return http.JSTAGE_API.name
-    return http.JSTAGE.name if re.search(rb"<html[\s>]|<meta\s", head) else None
-
-
-def import_article_files(db: sqlite_utils.Database, paths: list[Path]) -> list[str]:
-    """Store the articles in saved responses (files or folders; PubMed XML, Crossref JSON, Europe PMC JSON, J-STAGE
-    HTML / Atom), without network, in one transaction. Returns their article ids.
-
-    Files in no article format are skipped; a file in one that does not parse raises ParseError, saving nothing.
-    """
-    responses = []
-    for path in expand_paths([Path(p) for p in paths]):
-        with open(path, "rb") as stream:
-            source = detect_source(stream.read(4096))
-        if source:
-            responses.append(http.Fetched(source, path.name, path.resolve().as_uri(), None, path.read_bytes(),
-                                          CONTENT_TYPES[source], file_mtime(path)))
-    articles = _articles(responses)
-    save(db, articles)
-    return [docs[0].rows["articles"][0]["article_id"] for docs in articles]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from . import schema
+from kb.store import schema
 
 
 class DeferredIndexes:

@@ -1,6 +1,6 @@
 """The schema, declared as data and applied idempotently through sqlite-utils `Migrations`.
 
-Table names are a contract (Datasette pages, canned queries and users' SQL rely on them): see DESIGN.md.
+Table names are a contract (Datasette pages, canned queries and users' SQL rely on them): docs/architecture.md.
 Each table lists its columns, primary key and indexes; `ensure_shape` creates what is missing and adds new columns,
 at every open (additive changes need nothing more); a change that must rewrite data is a new migration below.
 """
@@ -98,7 +98,8 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
         {"article_id": T, "pmid": T, "pmcid": T, "doi": T, "title": T, "journal": T, "journal_iso": T,
          "issn": T, "year": I, "volume": T, "issue": T, "pages": T, "pub_date": T, "epub_date": T,
          "language": T, "publication_types": T, "mesh": T, "keywords": T, "accessions": T, "license": T,
-         "abstract": T, "open_access": I, "full_text_url": T, "sources": T, "field_sources": T},
+         "abstract": T, "open_access": I, "full_text_url": T, "titles": T, "abstracts": T, "other_ids": T,
+         "sources": T, "field_sources": T},
         ("article_id",), ["pmid", "doi", "pmcid", "year", "journal", "language"],
     ),
     "abstract_sections": (
@@ -108,7 +109,7 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
     ),
     "authors": (
         {"author_id": T, "family": T, "given": T, "initials": T, "display_name": T, "orcid": T,
-         "collective": I},
+         "collective": I, "identifiers": T},
         ("author_id",), ["family", "orcid"],
     ),
     "affiliations": (
@@ -147,7 +148,7 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
          "verdict": T, "decision_error": I, "detail": T, "uses": T},
         ("id",), ["subject", "verdict", "kind", "decision_error"],
     ),
-    # Computed (ENDPOINT_COMPARISON below): registry endpoints side by side with the publication endpoints matched.
+    # Computed by derive (kb/derive/endpoint_comparison.py): registry endpoints beside the publication endpoints.
     "endpoint_comparison": (
         {"nct_id": T, "status": T, "registry_kind": T, "registry_measure": T, "registry_time_frame": T,
          "article_id": T, "publication_kind": T, "publication_measure": T, "publication_time_frame": T,
@@ -191,46 +192,6 @@ FOREIGN_KEYS: dict[str, list[tuple[str, str, str]]] = {
     "article_disagreements": [_ARTICLE],
 }
 
-# endpoint_comparison is computed by this query and kept as a table, so that its page counts, facets and sorts
-# it through indexes rather than computing every row on every request; `refresh_endpoint_comparison` recomputes the
-# rows of the trials derive touches (`kb check`, and after import and refresh). `WHERE nct_id = ?` on the query reads
-# one trial's rows by index.
-# Registry endpoints side by side with the publication endpoints matched to them (`endpoints.matched_to`).
-# status: matched | kind changed (primary in one, secondary in the other) | unreported (registered, not in the
-# publication) | added (in the publication, not registered) | not compared (no publication endpoints known for
-# the trial). A publication endpoint belongs to a trial through its subject: the NCT ID of a trial in `trials`, or
-# an article linked to the trial in article_trials (one row per trial and endpoint, whatever the evidence).
-ENDPOINT_COMPARISON = """
-SELECT r.subject AS nct_id,
-  CASE WHEN p.id IS NOT NULL AND p.kind IS NOT r.kind THEN 'kind changed'
-       WHEN p.id IS NOT NULL THEN 'matched'
-       WHEN EXISTS (SELECT 1 FROM endpoints e WHERE e.subject = r.subject AND e.source = 'publication'
-                    AND EXISTS (SELECT 1 FROM trials t WHERE t.nct_id = r.subject))
-         OR EXISTS (SELECT 1 FROM article_trials l JOIN endpoints e ON e.subject = l.article_id
-                    WHERE l.nct_id = r.subject AND e.source = 'publication') THEN 'unreported'
-       ELSE 'not compared' END AS status,
-  r.kind AS registry_kind, r.measure AS registry_measure, r.time_frame AS registry_time_frame,
-  p.subject AS article_id, p.kind AS publication_kind, p.measure AS publication_measure,
-  p.time_frame AS publication_time_frame, p.source_text AS publication_sentence,
-  r.position AS registry_position, r.id AS registry_endpoint, p.id AS publication_endpoint
-FROM endpoints r LEFT JOIN endpoints p ON p.matched_to = r.id AND p.source = 'publication'
-  AND (p.subject = r.subject AND EXISTS (SELECT 1 FROM trials t WHERE t.nct_id = r.subject)
-       OR EXISTS (SELECT 1 FROM article_trials l WHERE l.nct_id = r.subject AND l.article_id = p.subject))
-WHERE r.source = 'registry'
-UNION ALL
-SELECT e.subject, 'added', NULL, NULL, NULL, e.subject, e.kind, e.measure, e.time_frame, e.source_text, NULL, NULL, e.id
-FROM endpoints e
-WHERE e.source = 'publication' AND e.matched_to IS NULL
-  AND EXISTS (SELECT 1 FROM trials t WHERE t.nct_id = e.subject)
-UNION ALL
-SELECT l.nct_id, 'added', NULL, NULL, NULL, e.subject, e.kind, e.measure, e.time_frame, e.source_text, NULL, NULL, e.id
-FROM article_trials l JOIN endpoints e ON e.subject = l.article_id
-WHERE e.source = 'publication' AND e.matched_to IS NULL
-  AND l.evidence = (SELECT min(m.evidence) FROM article_trials m
-                    WHERE m.article_id = l.article_id AND m.nct_id = l.nct_id)
-  AND NOT (l.article_id = l.nct_id AND EXISTS (SELECT 1 FROM trials t WHERE t.nct_id = l.nct_id))
-"""
-
 migrations = Migrations("trial-kb")
 
 
@@ -243,7 +204,10 @@ def m001_tables(db: sqlite_utils.Database) -> None:
 @migrations()
 def m003_computed_tables(db: sqlite_utils.Database) -> None:
     """endpoint_comparison was a view (created by a migration m002 of earlier versions), computed whole on every
-    query; it becomes a table of computed rows."""
+    query; it becomes a table of computed rows, filled here by derive's query (imported here only: the one data
+    migration that needs a derive step)."""
+    from kb.derive.endpoint_comparison import refresh_endpoint_comparison
+
     if "endpoint_comparison" in db.view_names():
         db.execute("DROP VIEW endpoint_comparison")
     ensure_shape(db)
@@ -267,30 +231,6 @@ def ensure_shape(db: sqlite_utils.Database) -> None:
         db.execute(f"CREATE INDEX IF NOT EXISTS [{name}] ON [{table}] {sql}")
     for name, columns in FTS.items():  # created, or rebuilt when its triggers are missing (an interrupted bulk load)
         db[name].enable_fts(columns, create_triggers=True, tokenize="porter", replace=True)
-
-
-def refresh_endpoint_comparison(db: sqlite_utils.Database, nct_ids=None) -> None:
-    """Recompute the endpoint_comparison rows of the trials `nct_ids` (harvested, or only linked to an article), or
-    of every trial when None, inside the caller's transaction. Rows that stay the same are left as they are (a second
-    run changes nothing); an empty table is filled in one statement."""
-    names = list(TABLES["endpoint_comparison"][0])
-    columns = ", ".join(f"[{c}]" for c in names)
-    if nct_ids is None and not db.execute("SELECT 1 FROM endpoint_comparison LIMIT 1").fetchone():
-        db.execute(f"INSERT INTO endpoint_comparison ({columns}) SELECT * FROM ({ENDPOINT_COMPARISON})")
-        return
-    if nct_ids is None:  # every trial the query can yield rows for, and every trial that has rows
-        nct_ids = [r[0] for r in db.execute("SELECT subject FROM endpoints UNION SELECT nct_id FROM article_trials "
-                                            "UNION SELECT nct_id FROM endpoint_comparison")]
-    insert = f"INSERT INTO endpoint_comparison ({columns}) VALUES ({', '.join('?' * len(names))})"
-    for nct_id in nct_ids:
-        fresh = db.execute(f"SELECT * FROM ({ENDPOINT_COMPARISON}) WHERE nct_id = ?", [nct_id]).fetchall()
-        stored = {row[1:]: row[0] for row in
-                  db.execute(f"SELECT rowid, {columns} FROM endpoint_comparison WHERE nct_id = ?", [nct_id])}
-        for row in set(stored) - set(fresh):
-            db.execute("DELETE FROM endpoint_comparison WHERE rowid = ?", [stored[row]])
-        for row in fresh:
-            if row not in stored:
-                db.execute(insert, row)
 
 
 def open_db(path: str) -> sqlite_utils.Database:

@@ -1,8 +1,9 @@
-"""ClinicalTrials.gov API v2: fetch a study or a search, and parse a study into table rows.
+"""ClinicalTrials.gov API v2: fetch a study, a search, the change list and (unofficially) a record's history; parse
+a study into a `records.StudyRecord`.
 
-`fetch_study` and `search` touch the network through `harvest.http`; `parse_study` is pure and turns one study
-document (the JSON of `/api/v2/studies/{id}` or one element of the site's bulk download) into rows for the tables of
-DESIGN.md, each child row carrying the JSON path it came from.
+`fetch_*` and `search` touch the network through `harvest.http`; the parsers are pure. `parse_study` turns one study
+document (the JSON of `/api/v2/studies/{id}` or one element of the site's bulk download) into a StudyRecord, every
+part carrying the JSON path it came from.
 """
 
 from __future__ import annotations
@@ -11,21 +12,19 @@ import json
 import re
 from collections.abc import Iterator
 
-from . import http
-from .errors import BadIdentifier, ParseError
-from .parsing import as_text, integer, items, obj, strings
+from harvest import http
+from harvest.errors import BadIdentifier, ParseError
+from harvest.identifiers import NCT_RE, normalize_nct
+from harvest.parsing import as_text, decode_json, integer, items, obj, strings
+from harvest.records import StudyRecord
 
-SOURCE = http.CTGOV
-NCT_RE = re.compile(r"^NCT\d{8}$", re.IGNORECASE)
+SOURCE = http.Source("ClinicalTrials.gov", "KB_CTGOV_URL", "https://clinicaltrials.gov/api/v2", 50 / 60)
+# The registry's record-history view: an undocumented internal endpoint (shape as used by the R package cthist).
+HISTORY = http.Source("ClinicalTrials.gov unofficial history", "KB_CTGOV_HISTORY_URL",
+                      "https://clinicaltrials.gov/api/int", 50 / 60)
 MAX_PAGE_SIZE = 1000
-
-
-def normalize_nct(nct_id: str) -> str:
-    """`nct_id` upper-cased, or BadIdentifier if it is not NCT followed by 8 digits."""
-    text = str(nct_id).strip()
-    if not NCT_RE.match(text):
-        raise BadIdentifier(SOURCE.name, repr(nct_id), "expected NCT followed by 8 digits, e.g. NCT02193698")
-    return text.upper()
+CHANGE_CHUNK = MAX_PAGE_SIZE  # NCT IDs asked per change-list search
+CHANGE_FIELDS = ["NCTId", "LastUpdatePostDate"]
 
 
 def fetch_study(nct_id: str) -> http.Fetched:
@@ -66,12 +65,60 @@ def parse_search_page(body: bytes | str, key: str = "search") -> dict:
 
 
 def _decode(body: bytes | str | dict, key: str):
-    if isinstance(body, (dict, list)):
-        return body
+    return body if isinstance(body, (dict, list)) else decode_json(body, SOURCE.name, key)
+
+
+def fetch_change_list(nct_ids: list[str]) -> dict[str, str | None]:
+    """NCT ID → LastUpdatePostDate of every record the registry lists, one search per CHANGE_CHUNK IDs."""
+    listed = {}
+    for start in range(0, len(nct_ids), CHANGE_CHUNK):
+        chunk = nct_ids[start:start + CHANGE_CHUNK]
+        for page in search(page_size=MAX_PAGE_SIZE, fields=CHANGE_FIELDS, filter_ids=",".join(chunk)):
+            listed.update(parse_change_list(page.body))
+    return listed
+
+
+def parse_change_list(body: bytes | str) -> dict[str, str | None]:
+    """NCT ID → last update posted for one fields-restricted search page; ParseError if it is not one.
+
+    Dates go through `parse_study`, the parser that reads a record's last update date, so both compare alike.
+    """
+    page = parse_search_page(body, "change list")
+    if "studies" not in page:
+        raise ParseError(SOURCE.name, "change list", "search response has no list of studies")
+    records = (parse_study(study, "change list") for study in page["studies"])
+    return {record["nct_id"]: record["trial"]["last_update_posted"] for record in records}
+
+
+def fetch_history(nct_id: str) -> list[http.Fetched]:
+    """UNOFFICIAL, best effort: the record-history index of `nct_id` and every version it lists.
+
+    The registry documents no history API; this calls the internal endpoint behind its "History of Changes" page
+    (`/api/int/studies/{id}?history=true` → `history.changes[].version`, `/api/int/studies/{id}/history/{n}` →
+    `study`), as the R package cthist does. It may change or vanish without notice.
+    """
+    nct_id = normalize_nct(nct_id)
+    index = http.get(HISTORY, f"{nct_id}/history", f"/studies/{nct_id}", params={"history": "true"},
+                     accept="application/json")
+    numbers = [int(change["version"]) for change in _history_field(index, "history", "changes")]
+    versions = [http.get(HISTORY, f"{nct_id}/history/{n}", f"/studies/{nct_id}/history/{n}",
+                         accept="application/json") for n in numbers]
+    for version in versions:
+        if study_nct_id(_history_field(version, "study")) != nct_id:
+            raise ParseError(HISTORY.name, version.key, f"response holds no study {nct_id}")
+    return [index, *versions]
+
+
+def _history_field(fetched: http.Fetched, *path: str):
+    """The value at `path` in a history response; ParseError if the (undocumented) shape is not as expected."""
+    value = decode_json(fetched.body, HISTORY.name, fetched.key)
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ParseError(SOURCE.name, key, f"body is not valid JSON ({exc})") from None
+        for step in path:
+            value = value[step]
+        return value
+    except (KeyError, TypeError, IndexError):
+        raise ParseError(HISTORY.name, fetched.key, f"no {'.'.join(path)} in the response (the unofficial "
+                                                    "endpoint may have changed)") from None
 
 
 # --- parse ---------------------------------------------------------------------------------------------------------
@@ -86,28 +133,24 @@ def study_nct_id(doc) -> str | None:
     """The NCT ID a study document declares, or None."""
     ident = obj(obj(obj(doc).get("protocolSection")).get("identificationModule"))
     nct = as_text(ident.get("nctId"))
-    return nct.upper() if nct and NCT_RE.match(nct) else None
+    return nct.upper() if nct and NCT_RE.fullmatch(nct) else None
 
 
-def parse_study(body: bytes | str | dict, key: str = "study") -> dict[str, list[dict]]:
-    """Rows per table for one study document; ParseError if it is not a study."""
+def parse_study(body: bytes | str | dict, key: str = "study") -> StudyRecord:
+    """The StudyRecord of one study document (or its decoded JSON); ParseError if it is not a study."""
     doc = _decode(body, key)
     nct = study_nct_id(doc)
     if nct is None:
-        raise ParseError(SOURCE.name, key, "JSON is not a ClinicalTrials.gov study (no protocolSection.identificationModule.nctId)")
+        raise ParseError(SOURCE.name, key,
+                         "JSON is not a ClinicalTrials.gov study (no protocolSection.identificationModule.nctId)")
     protocol = obj(doc["protocolSection"])
-    rows = {"trials": [_trial(nct, doc, protocol)]}
-    rows.update(_terms(nct, protocol))
-    rows.update(_arms_interventions(nct, protocol))
-    rows["locations"] = _locations(nct, protocol)
-    rows["trial_references"] = _references(nct, protocol)
-    rows["endpoints"] = _endpoints(nct, protocol)
     results = obj(doc.get("resultsSection"))
-    rows["results"] = _outcome_results(nct, results)
-    rows["baseline_measurements"] = _baseline(nct, results)
-    rows["adverse_events"] = _adverse_events(nct, results)
-    rows["participant_flow"] = _participant_flow(nct, results)
-    return rows
+    return StudyRecord(
+        nct_id=nct, trial=_trial(nct, doc, protocol), **_terms(nct, protocol), **_arms_interventions(nct, protocol),
+        locations=_locations(nct, protocol), references=_references(nct, protocol), outcomes=_outcomes(nct, protocol),
+        outcome_results=_outcome_results(nct, results), baseline=_baseline(nct, results),
+        adverse_events=_adverse_events(nct, results), participant_flow=_participant_flow(nct, results),
+    )
 
 
 def _trial(nct: str, doc: dict, p: dict) -> dict:
@@ -159,7 +202,6 @@ def _trial(nct: str, doc: dict, p: dict) -> dict:
         "maximum_age": as_text(elig.get("maximumAge")),
         "healthy_volunteers": None if not isinstance(healthy, bool) else int(healthy),
         "std_ages": json.dumps(strings(elig.get("stdAges"))) if strings(elig.get("stdAges")) else None,
-        "registry_state": "current",
     }
 
 
@@ -167,12 +209,12 @@ def _terms(nct: str, p: dict) -> dict[str, list[dict]]:
     conditions = obj(p.get("conditionsModule"))
     base = "protocolSection.conditionsModule"
     return {
-        table: [
+        field: [
             {"nct_id": nct, "position": i, column: str(term), "path": f"{base}.{field}[{i}]"}
             for i, term in enumerate(conditions.get(field) if isinstance(conditions.get(field), list) else [])
             if isinstance(term, (str, int, float)) and not isinstance(term, bool)
         ]
-        for table, column, field in (("conditions", "condition", "conditions"), ("keywords", "keyword", "keywords"))
+        for column, field in (("condition", "conditions"), ("keyword", "keywords"))
     }
 
 
@@ -221,16 +263,15 @@ def _references(nct: str, p: dict) -> list[dict]:
     ]
 
 
-def _endpoints(nct: str, p: dict) -> list[dict]:
+def _outcomes(nct: str, p: dict) -> list[dict]:
     outcomes = obj(p.get("outcomesModule"))
     rows = []
     for kind in ("primary", "secondary", "other"):
         for i, item in items(outcomes.get(f"{kind}Outcomes")):
-            path = f"protocolSection.outcomesModule.{kind}Outcomes[{i}]"
             rows.append({
-                "id": f"{nct}/registry/{path}", "subject": nct, "source": "registry", "kind": kind, "position": i,
-                "measure": as_text(item.get("measure")), "description": as_text(item.get("description")),
-                "time_frame": as_text(item.get("timeFrame")), "path": path,
+                "nct_id": nct, "kind": kind, "position": i, "measure": as_text(item.get("measure")),
+                "description": as_text(item.get("description")), "time_frame": as_text(item.get("timeFrame")),
+                "path": f"protocolSection.outcomesModule.{kind}Outcomes[{i}]",
             })
     return rows
 
@@ -255,7 +296,7 @@ def _outcome_results(nct: str, results: dict) -> list[dict]:
     base = "resultsSection.outcomeMeasuresModule.outcomeMeasures"
     for i, om in items(obj(results.get("outcomeMeasuresModule")).get("outcomeMeasures")):
         groups = _group_titles(om.get("groups"))
-        common = {"subject": nct, "source": "registry", "measure": as_text(om.get("title")),
+        common = {"nct_id": nct, "measure": as_text(om.get("title")),
                   "timepoint": as_text(om.get("timeFrame")), "unit": as_text(om.get("unitOfMeasure"))}
         outer_denoms = _denominators(om.get("denoms"))
         for j, cls in items(om.get("classes")):
@@ -266,7 +307,7 @@ def _outcome_results(nct: str, results: dict) -> list[dict]:
                     path = f"{base}[{i}].classes[{j}].categories[{k}].measurements[{m}]"
                     group_id = str(meas.get("groupId"))
                     rows.append({
-                        **common, "id": f"{nct}/registry/{path}", "kind": "outcome", "path": path,
+                        **common, "kind": "outcome", "path": path,
                         "group": groups.get(group_id) or group_id, "category": category,
                         "n": integer(denoms.get(group_id)), "statistic": as_text(om.get("paramType")),
                         "value": as_text(meas.get("value")), "dispersion_type": as_text(om.get("dispersionType")),
@@ -279,7 +320,7 @@ def _outcome_results(nct: str, results: dict) -> list[dict]:
             comments = [as_text(analysis.get(f)) for f in ("statisticalComment", "pValueComment", "estimateComment",
                                                           "groupDescription")]
             rows.append({
-                **common, "id": f"{nct}/registry/{path}", "kind": "analysis", "path": path, "unit": None,
+                **common, "kind": "analysis", "path": path, "unit": None,
                 "group": " vs ".join(groups.get(g) or g for g in ids) or None,
                 "groups_compared": json.dumps(ids) if ids else None,
                 "statistic": as_text(analysis.get("paramType")), "value": as_text(analysis.get("paramValue")),
@@ -307,7 +348,7 @@ def _baseline(nct: str, results: dict) -> list[dict]:
                     path = f"resultsSection.baselineCharacteristicsModule.measures[{i}].classes[{j}].categories[{k}].measurements[{m}]"
                     group_id = str(meas.get("groupId"))
                     rows.append({
-                        "id": f"{nct}/{path}", "nct_id": nct, **about, "class": as_text(cls.get("title")),
+                        "nct_id": nct, **about, "class": as_text(cls.get("title")),
                         "category": as_text(cat.get("title")), "group_id": group_id,
                         "group": groups.get(group_id) or group_id, "value": as_text(meas.get("value")),
                         "spread": as_text(meas.get("spread")), "lower": as_text(meas.get("lowerLimit")),
@@ -327,7 +368,7 @@ def _adverse_events(nct: str, results: dict) -> list[dict]:
                 path = f"resultsSection.adverseEventsModule.{seriousness}Events[{i}].stats[{j}]"
                 group_id = str(stat.get("groupId"))
                 rows.append({
-                    "id": f"{nct}/{path}", "nct_id": nct, "seriousness": seriousness, "term": term,
+                    "nct_id": nct, "seriousness": seriousness, "term": term,
                     "organ_system": organ_system, "group_id": group_id,
                     "group": groups.get(group_id) or group_id, "num_events": integer(stat.get("numEvents")),
                     "num_affected": integer(stat.get("numAffected")), "num_at_risk": integer(stat.get("numAtRisk")),
@@ -347,7 +388,7 @@ def _participant_flow(nct: str, results: dict) -> list[dict]:
                     path = f"resultsSection.participantFlowModule.periods[{i}].{field}[{j}].{inner}[{k}]"
                     group_id = str(count.get("groupId"))
                     rows.append({
-                        "id": f"{nct}/{path}", "nct_id": nct, "period": as_text(period.get("title")), "kind": kind,
+                        "nct_id": nct, "period": as_text(period.get("title")), "kind": kind,
                         "type": as_text(item.get("type")), "group_id": group_id, "group": groups.get(group_id) or group_id,
                         "count": as_text(count.get("numSubjects")), "path": path,
                     })

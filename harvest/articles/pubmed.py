@@ -4,9 +4,7 @@ NCBI etiquette: every request names the tool (`tool=trial-kb`) and a contact (`e
 NCBI_API_KEY, when set, is sent as `api_key` and raises the rate from 3 to 10 requests per second. Up to 200 PMIDs
 go in one request. `http.get` keeps the key and the address out of every stored URL and message.
 
-An article record (the shape every article source returns) is a plain dict: `source`, `ids` (pmid, doi, pmcid),
-`fields` (columns of `articles`), `sections` (abstract parts), `authors` (in order, each with its affiliations),
-`trials` (registry links the source states) and `path` (where in the response the record is).
+Records follow the contract of `harvest.records.ArticleRecord`.
 """
 
 from __future__ import annotations
@@ -15,17 +13,30 @@ import dataclasses
 import os
 from collections.abc import Iterator
 
-from . import http
-from .errors import NotFound, ParseError
-from .identifiers import NCT_IN_TEXT, normalize_doi, normalize_pmcid, normalize_pmid, valid_or_none
-from .parsing import element_text, iso_date, page_range, parse_xml, squash
+from harvest import http
+from harvest.errors import NotFound, ParseError
+from harvest.identifiers import NCT_IN_TEXT, normalize_doi, normalize_pmcid, normalize_pmid, valid_or_none
+from harvest.parsing import element_text, iso_date, page_range, parse_xml, squash
+from harvest.records import ArticleRecord, Ids
 
+SOURCE = http.Source("PubMed", "KB_PUBMED_URL", "https://eutils.ncbi.nlm.nih.gov/entrez/eutils", 3)
 BATCH = 200
 
 
 def source() -> http.Source:
     """The PubMed source at the rate NCBI allows: 10 requests/s with NCBI_API_KEY, 3 without."""
-    return dataclasses.replace(http.PUBMED, per_second=10 if os.environ.get("NCBI_API_KEY") else 3)
+    return dataclasses.replace(SOURCE, per_second=10 if os.environ.get("NCBI_API_KEY") else 3)
+
+
+def lookup(ids: Ids, found: list[ArticleRecord]) -> Iterator[http.Fetched]:
+    """The efetch response of the article's PMID (nothing without one)."""
+    if ids["pmid"]:
+        yield from fetch([ids["pmid"]])
+
+
+def looks_like(head: bytes) -> bool:
+    """An efetch PubmedArticleSet (or its <eFetchResult> error answer)."""
+    return b"<pubmedarticleset" in head or b"<efetchresult" in head
 
 
 def fetch(pmids: list[str]) -> Iterator[http.Fetched]:
@@ -45,13 +56,13 @@ def _batches(pmids: list[str]) -> Iterator[http.Fetched]:
                        accept="application/xml")
 
 
-def parse(body: bytes | str, key: str = "efetch") -> list[dict]:
+def parse(body: bytes | str, key: str = "efetch") -> list[ArticleRecord]:
     """Article records of an efetch PubmedArticleSet ([] when it is empty); NotFound for an E-utilities <ERROR>."""
-    root = parse_xml(body, http.PUBMED.name, key)
+    root = parse_xml(body, SOURCE.name, key)
     if root.tag == "eFetchResult" or root.find("ERROR") is not None:
-        raise NotFound(http.PUBMED.name, key, f"E-utilities error: {element_text(root.find('.//ERROR')) or 'none given'}")
+        raise NotFound(SOURCE.name, key, f"E-utilities error: {element_text(root.find('.//ERROR')) or 'none given'}")
     if root.tag != "PubmedArticleSet":
-        raise ParseError(http.PUBMED.name, key, f"root element is <{root.tag}>, not <PubmedArticleSet>")
+        raise ParseError(SOURCE.name, key, f"root element is <{root.tag}>, not <PubmedArticleSet>")
     return [_record(article, i, key) for i, article in enumerate(root.findall("PubmedArticle"))]
 
 
@@ -59,15 +70,15 @@ def child_text(element, path: str) -> str | None:
     return element_text(element.find(path)) if element is not None else None
 
 
-def _record(article, index: int, key: str) -> dict:
+def _record(article, index: int, key: str) -> ArticleRecord:
     base = f"PubmedArticle[{index}]"
     citation = article.find("MedlineCitation")
     pmid = valid_or_none(normalize_pmid, child_text(citation, "PMID"))
     if pmid is None:
-        raise ParseError(http.PUBMED.name, key, f"{base} has no valid PMID")
+        raise ParseError(SOURCE.name, key, f"{base} has no valid PMID")
     art, author_list = citation.find("Article"), citation.find("Article/AuthorList")
     if art is None:
-        raise ParseError(http.PUBMED.name, key, f"{base} (PMID {pmid}) has no <Article>")
+        raise ParseError(SOURCE.name, key, f"{base} (PMID {pmid}) has no <Article>")
     ids = {id_.get("IdType"): element_text(id_) for id_ in article.findall("PubmedData/ArticleIdList/ArticleId")}
     eloc_doi = next((element_text(e) for e in art.findall("ELocationID") if e.get("EIdType") == "doi"), None)
     journal, issue = art.find("Journal"), art.find("Journal/JournalIssue")
@@ -80,7 +91,7 @@ def _record(article, index: int, key: str) -> dict:
         for j, number in enumerate(bank.findall("AccessionNumberList/AccessionNumber"))
     ]
     return {
-        "source": http.PUBMED.name,
+        "source": SOURCE.name,
         "path": base,
         "ids": {"pmid": pmid, "doi": valid_or_none(normalize_doi, ids.get("doi") or eloc_doi),
                 "pmcid": valid_or_none(normalize_pmcid, ids.get("pmc"))},

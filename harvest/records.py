@@ -1,0 +1,93 @@
+"""The contract every source's parser returns: plain, typed records that name no KB table and carry no KB id.
+
+An article source's `parse(body, key)` returns a list of `ArticleRecord`; the registry's `parse_study` returns one
+`StudyRecord`. Every part keeps `path`, the place in the response it was read from, so that whatever the KB derives
+from it can point back at the response (kept as a snapshot) and the place in it.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+
+class Ids(TypedDict):
+    """An article's identifiers as the source gives them, normalised (None when the source does not know one)."""
+
+    pmid: str | None
+    doi: str | None
+    pmcid: str | None
+
+
+class Author(TypedDict):
+    """One author as a source lists it. `name` holds a name the source does not split (J-STAGE, CiNii: "Suichi
+    Tomoki") or a collective name; `family`/`given` are set only when the source says which part is which.
+    `ids` holds further author identifiers the source gives (e.g. {"nrid": "1000012345678"})."""
+
+    family: str | None
+    given: str | None
+    initials: str | None
+    name: str | None
+    collective: bool
+    orcid: str | None
+    affiliations: list[str]
+    path: str
+    identifiers: NotRequired[dict[str, str]]
+
+
+class Section(TypedDict, total=False):
+    """One part of an abstract: its label ("Methods", or None), NLM category, plain text, and place."""
+
+    label: str | None
+    category: str | None
+    text: str
+    path: str
+
+
+class TrialLink(TypedDict):
+    """A registry number the source states for the article, and how (databank, crossref, ...)."""
+
+    nct_id: str
+    evidence: str
+    path: str
+
+
+class ArticleRecord(TypedDict, total=False):
+    """One source's description of one article.
+
+    `fields` holds bibliographic values (title, journal, journal_iso, issn, volume, issue, pages, pub_date, year,
+    epub_date, language, publication_types, mesh, keywords, accessions, license, open_access, full_text_url), each
+    only when the source gives it, and, for sources that give several languages, `titles` and `abstracts`
+    ({language: text}; `title` and `sections` then hold the English one, else the first). `other_ids` holds article
+    identifiers beyond PMID/DOI/PMCID, by scheme ({"naid": ..., "crid": ..., "ndl": ...}). `landing_url` is where
+    the article's page is (used to find the publisher's page).
+    """
+
+    source: str
+    path: str
+    ids: Ids
+    fields: dict
+    sections: list[Section]
+    authors: list[Author]
+    trials: list[TrialLink]
+    other_ids: dict[str, str]
+    landing_url: str | None
+
+
+class StudyRecord(TypedDict):
+    """One ClinicalTrials.gov study. `trial` holds the record's scalar facts; every list holds dicts with the
+    record's `nct_id`, the item's `position` or JSON path (`path`) and its values as the registry writes them."""
+
+    nct_id: str
+    trial: dict
+    conditions: list[dict]
+    keywords: list[dict]
+    arms: list[dict]
+    interventions: list[dict]
+    arm_interventions: list[dict]
+    locations: list[dict]
+    references: list[dict]
+    outcomes: list[dict]
+    outcome_results: list[dict]
+    baseline: list[dict]
+    adverse_events: list[dict]
+    participant_flow: list[dict]

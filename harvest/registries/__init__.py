@@ -1,0 +1,1 @@
+"""Trial registries: ClinicalTrials.gov API v2."""

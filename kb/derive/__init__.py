@@ -1,0 +1,71 @@
+"""Derive: extract (regimen, endpoints, statistics) and check, for the trials and articles a command touched.
+
+`rederive` replaces what the previous run derived for the same subjects, so `kb check` is idempotent: rows from the
+extractors (`rows`), the computed endpoint comparison (`endpoint_comparison`), and the `checks` rows of each subject:
+an article's abstract recomputed (`abstract_checks`), a trial's registry record recomputed and compared with its
+articles (`registry_checks`, `versus`).
+"""
+
+from __future__ import annotations
+
+import json
+
+import sqlite_utils
+
+from kb.derive.abstract_checks import article_checks
+from kb.derive.endpoint_comparison import refresh_endpoint_comparison
+from kb.derive.registry_checks import trial_checks
+from kb.derive.rows import article_rows, trial_rows
+from kb.store import documents
+
+
+def check_rows(db: sqlite_utils.Database, subject: str) -> list[dict]:
+    """The `checks` rows of one article or trial (NCT ID), numbered per kind in a stable order."""
+    found = trial_checks(db, subject) if subject.upper().startswith("NCT") else article_checks(db, subject)
+    rows, seen = [], {}
+    for verdict, uses in found:
+        kind = verdict["kind"]
+        seen[kind] = seen.get(kind, 0) + 1
+        rows.append({
+            "id": f"{subject}/{kind}/{seen[kind]}", "subject": subject, "kind": kind,
+            "inputs": json.dumps(verdict["inputs"]), "reported": verdict["reported"],
+            "recomputed": json.dumps(verdict["recomputed"]), "methods_fit": json.dumps(verdict["methods_fit"]),
+            "verdict": verdict["verdict"],
+            "decision_error": None if verdict["decision_error"] is None else int(verdict["decision_error"]),
+            "detail": verdict["detail"], "uses": json.dumps(uses),
+        })
+    return rows
+
+
+def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=(), every_trial: bool = False) -> None:
+    """Re-extract and re-check the given trials and articles, and everything linked to them, in one transaction;
+    then recompute their computed rows (endpoint_comparison), those of every trial when `every_trial`."""
+    nct_ids, article_ids = set(nct_ids), set(article_ids)
+    for nct in list(nct_ids):
+        article_ids |= {r["article_id"] for r in db["article_trials"].rows_where("nct_id = ?", [nct])}
+    for aid in list(article_ids):
+        nct_ids |= {r["nct_id"] for r in db["article_trials"].rows_where("article_id = ?", [aid])}
+    linked = sorted(nct_ids)  # with the trials only linked to an article, whose comparison lists its endpoints
+    nct_ids = {n for n in nct_ids if db["trials"].count_where("nct_id = ?", [n])}
+    article_ids = {a for a in article_ids if db["articles"].count_where("article_id = ?", [a])}
+    with db.atomic():
+        docs = [documents.Document(None, trial_rows(db, nct), {"regimen": {"subject": nct, "source": "registry"}})
+                for nct in sorted(nct_ids)]
+        docs += [documents.Document(None, article_rows(db, db["articles"].get(aid)),
+                                {t: {"subject": aid, "source": "publication"} for t in ("regimen", "endpoints", "results")})
+                 for aid in sorted(article_ids)]
+        documents.save(db, docs)
+        refresh_endpoint_comparison(db, None if every_trial else linked)
+        documents.save(db, [documents.Document(None, {"checks": check_rows(db, subject)}, {"checks": {"subject": subject}})
+                        for subject in sorted(nct_ids) + sorted(article_ids)])
+
+
+def rederive_all(db: sqlite_utils.Database) -> None:
+    """Re-derive every trial and article in the KB."""
+    rederive(db, [r["nct_id"] for r in db["trials"].rows], [r["article_id"] for r in db["articles"].rows],
+             every_trial=True)
+
+
+def verdict_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """How many checks the KB holds of each verdict."""
+    return dict(db.execute("select verdict, count(*) from checks group by verdict").fetchall())
