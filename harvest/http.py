@@ -27,7 +27,7 @@ from harvest import VERSION
 from harvest.errors import NotFound, UpstreamError
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-SECRET_PARAMS = {"api_key", "email", "mailto", "apikey", "key"}
+SECRET_PARAMS = {"api_key", "email", "mailto", "apikey", "key", "appid"}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from harvest import http
-from harvest.articles import crossref, europepmc, jstage, pubmed
+from harvest.articles import cinii, crossref, europepmc, jstage, pubmed
 from harvest.records import ArticleRecord, Ids
 from harvest.registries import ctgov
 
@@ -47,6 +47,7 @@ ARTICLE_SOURCES = (
     ArticleSource(jstage.API, jstage.parse_search, jstage.looks_like_search, "application/atom+xml"),
     ArticleSource(europepmc.SOURCE, europepmc.parse, europepmc.looks_like, "application/json", europepmc.lookup,
                   first=True),
+    ArticleSource(cinii.SOURCE, cinii.parse, cinii.looks_like, "application/ld+json", cinii.lookup),
 )
 REGISTRY_SOURCES = (ctgov.SOURCE, ctgov.HISTORY)
 ALL = REGISTRY_SOURCES + tuple(a.source for a in ARTICLE_SOURCES)

@@ -131,7 +131,8 @@ def harvest_article(db: sqlite_utils.Database, pmid: str | None = None, doi: str
             f"{name}: {exc.kind}: {exc.reason}" for name, exc in failed.items()) + ")")
     docs = articles.merge(found, kept)
     articles.save(db, [docs])
-    return {"article_id": docs[0].rows["articles"][0]["article_id"], "sources_ok": [f.source for f in found],
+    return {"article_id": docs[0].rows["articles"][0]["article_id"],
+            "sources_ok": list(dict.fromkeys(f.source for f in found)),
             "sources_failed": {name: str(exc) for name, exc in failed.items()}}
 
 

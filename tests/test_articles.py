@@ -26,6 +26,10 @@ FAMILIES = ["Suichi", "Suzuki", "Tsuneyama", "Nakamura", "Kuwabara", "Misawa", "
 GIVENS = ["Tomoki", "Yo-ichi", "Atsuko", "Keigo", "Satoshi", "Sonoko", "Kengo", "Yasunori", "Yuta", "Yukari",
           "Kazumoto", "Hiroshi"]
 LANDING_PATH = "/article/internalmedicine/seed/_article"  # a stand-in: the real page address is not known
+# CiNii Research: both RECONSTRUCTED (tests/fixtures/PROVENANCE.md); the CRID is a marked placeholder.
+CINII_SEARCH = fixture_bytes("cinii", "opensearch_articles_doi_10.2169_internalmedicine.3800-19_reconstructed.json")
+CINII_RECORD = offline_bytes("cinii_naid130007793886_reconstructed.json")
+CINII_CRID = "0000000000000000000"
 
 
 @pytest.fixture
@@ -261,6 +265,8 @@ def serve_seed(server, **replies):
         "/pubmed/efetch.fcgi": Reply(200, PUBMED_XML, {"Content-Type": "text/xml"}),
         f"/crossref/works/{DOI}": Reply(200, crossref_with_landing()),
         "/jstage" + LANDING_PATH: Reply(200, PAGE_HTML, {"Content-Type": "text/html"}),
+        "/cinii/opensearch/articles": Reply(200, CINII_SEARCH),
+        f"/cinii/crid/{CINII_CRID}.json": Reply(200, CINII_RECORD),
     }
     for path, reply in {**routes, **replies}.items():
         server.route(path, reply)
@@ -272,12 +278,12 @@ def test_harvest_by_pmid_uses_every_source_and_stores_no_secret(server, db, tmp_
     serve_seed(server)
     report = pipeline.harvest_article(db, pmid=PMID)
     assert report == {"article_id": f"pmid:{PMID}", "sources_failed": {},
-                      "sources_ok": ["Europe PMC", "PubMed", "Crossref", "J-STAGE"]}
+                      "sources_ok": ["Europe PMC", "PubMed", "Crossref", "J-STAGE", "CiNii Research"]}
     pubmed_params = next(params for path, params in server.requests if path == "/pubmed/efetch.fcgi")
     assert pubmed_params["api_key"] == ["s3cr3tkey"] and pubmed_params["tool"] == ["trial-kb"]
     dump = "\n".join(db_dump(tmp_path / "kb.db"))
     assert "s3cr3tkey" not in dump and "curator@example.org" not in dump and "curator%40" not in dump
-    assert db["snapshots"].count == 4 and db["article_authors"].count == 12
+    assert db["snapshots"].count == 6 and db["article_authors"].count == 12
     assert rows(db, "select nct_id, evidence from article_trials") == [(NCT, "abstract")]
 
 
@@ -296,15 +302,15 @@ def test_failing_sources_do_not_stop_the_others(server, db):
         "/jstage_api": Reply(200, b'<feed xmlns="http://www.w3.org/2005/Atom"><result><status>0</status></result></feed>'),
     })
     report = pipeline.harvest_article(db, pmid=PMID)
-    assert report["sources_ok"] == ["Europe PMC"]
+    assert report["sources_ok"] == ["Europe PMC", "CiNii Research"]
     assert report["sources_failed"] == {
         "PubMed": f"PubMed {PMID}: parse failure: XML uses the entity &nbsp;, which is undeclared or would need a DTD "
                   "(DTDs and external entities are never loaded)",
         "Crossref": f"Crossref {DOI}: not found: HTTP 404 from {server.url}/crossref/works/{DOI}",
         "J-STAGE WebAPI": f"J-STAGE WebAPI {DOI}: not found: no record of PMID {PMID} in the response",
     }
-    assert json.loads(db["articles"].get(f"pmid:{PMID}")["sources"]) == ["Europe PMC"]
-    assert db["snapshots"].count == 3  # Europe PMC, and what PubMed and the WebAPI answered
+    assert json.loads(db["articles"].get(f"pmid:{PMID}")["sources"]) == ["Europe PMC", "CiNii Research"]
+    assert db["snapshots"].count == 5  # Europe PMC, what PubMed and the WebAPI answered, CiNii's search and record
 
 
 def test_page_without_meta_tags_is_reported_and_nothing_of_it_stored(server, db):
@@ -322,9 +328,10 @@ def test_without_crossref_the_page_is_found_through_the_webapi(server, db):
              f'<prism:doi>{DOI}</prism:doi><pubyear>2020</pubyear></entry></feed>').encode()  # made up for the test
     serve_seed(server, **{f"/crossref/works/{DOI}": Reply(503), "/jstage_api": Reply(200, entry)})
     report = pipeline.harvest_article(db, pmid=PMID)
-    assert report["sources_ok"] == ["Europe PMC", "PubMed", "J-STAGE WebAPI", "J-STAGE"]
+    assert report["sources_ok"] == ["Europe PMC", "PubMed", "J-STAGE WebAPI", "J-STAGE", "CiNii Research"]
     assert report["sources_failed"]["Crossref"].startswith(f"Crossref {DOI}: upstream failure:")
-    assert server.requests[-2][1]["article"][0].startswith("Lenalidomide Treatment for Thalidomide-refractory")
+    webapi = next(params for path, params in server.requests if path == "/jstage_api")
+    assert webapi["article"][0].startswith("Lenalidomide Treatment for Thalidomide-refractory")
 
 
 def test_429_from_ncbi_keeps_the_other_sources(server, db, monkeypatch):
@@ -332,7 +339,7 @@ def test_429_from_ncbi_keeps_the_other_sources(server, db, monkeypatch):
     serve_seed(server, **{"/pubmed/efetch.fcgi": Reply(429, b'{"error":"API rate limit exceeded"}')})
     report = pipeline.harvest_article(db, pmid=PMID)
     assert report["sources_failed"]["PubMed"].startswith(f"PubMed {PMID}: upstream failure:")
-    assert report["sources_ok"] == ["Europe PMC", "Crossref", "J-STAGE"]
+    assert report["sources_ok"] == ["Europe PMC", "Crossref", "J-STAGE", "CiNii Research"]
     authors = rows(db, "select a.family, a.given from article_authors join authors a using (author_id) order by position")
     assert authors == list(zip(FAMILIES, GIVENS))
 

@@ -88,7 +88,10 @@ def article_documents(fetched_list: list[http.Fetched]) -> list[documents.Docume
 
 
 def articles_in(fetched_list: list[http.Fetched]) -> list[list[documents.Document]]:
-    return [merge(group) for group in group_by_identity([f for fetched in fetched_list for f in parse_response(fetched)])]
+    """The documents of each article in `fetched_list` (records without a PMID, DOI or PMCID name no article and
+    are left out)."""
+    found = [f for fetched in fetched_list for f in parse_response(fetched) if any(f.record["ids"].values())]
+    return [merge(group) for group in group_by_identity(found)]
 
 
 def group_by_identity(found: list[Found]) -> list[list[Found]]:
@@ -108,10 +111,12 @@ def _identity(found: list[Found]) -> tuple[str, dict]:
 
 
 def merge(found: list[Found], also_kept: list[http.Fetched] = ()) -> list[documents.Document]:
-    """The documents of one article from its records (sorted by precedence, first record of each source used);
+    """The documents of one article from its records (sorted by precedence; of several records of one source, the
+    one giving the most fields: a full record rather than a search result);
     `also_kept` are further responses to keep as snapshots (e.g. a source's "no such record" answer)."""
     ordered = sorted(found, key=_rank)
-    found = [f for i, f in enumerate(ordered) if all(g.source != f.source for g in ordered[:i])]
+    found = [max((g for g in ordered if g.source == source), key=lambda g: len(_supplied(g.record)))
+             for source in dict.fromkeys(f.source for f in ordered)]
     aid, ids = _identity(found)
     authors, author_notes = _merge_authors(found)
     origin = next((f for f in found if f.record["sections"]), None)
