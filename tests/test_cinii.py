@@ -4,7 +4,6 @@ the name-order rule and its limits, recognising saved files, damaged input, and 
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,13 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from harvest.articles import cinii
 from harvest.errors import NotFound, ParseError, UpstreamError
 
-from .conftest import FIXTURES, Reply, fixture_bytes
+from .conftest import FIXTURES, Reply, fixture_bytes, offline_bytes
 from .mutate import mutated_json
 
 NRID_JA = fixture_bytes("cinii", "crid_1050002213762702720_article_nrid_ja_ckgerteis-cinii-mcp.json")  # real
 ORG_EN = fixture_bytes("cinii", "crid_1571135649335369984_article_en_org_creator_ckgerteis-cinii-mcp.json")  # real
 SEARCH_REAL = fixture_bytes("cinii", "opensearch_articles_q_natsume_soseki_count2_jp-lit-mcp.json")  # real
-SEED = fixture_bytes("cinii", "cinii_naid130007793886_reconstructed.json")  # RECONSTRUCTED, not recorded
+SEED = offline_bytes("cinii_naid130007793886_reconstructed.json")  # RECONSTRUCTED, not recorded
 SEARCH_SEED = fixture_bytes("cinii", "opensearch_articles_doi_10.2169_internalmedicine.3800-19_reconstructed.json")
 DOI = "10.2169/internalmedicine.3800-19"
 PLACEHOLDER_CRID = "0000000000000000000"  # in the reconstructed search page: the seed's CRID is not known
@@ -108,8 +107,6 @@ def test_real_opensearch_page():
 def test_reconstructed_seed_record_resolves_family_name_first():
     """kb/data/offline/cinii_naid130007793886_reconstructed.json is RECONSTRUCTED from the seed page (CiNii's own
     listing), not a recorded response: no CRID, NRID, volume, issue or pages are known, so none are given."""
-    offline = Path(__file__).parents[1] / "kb" / "data" / "offline" / "cinii_naid130007793886_reconstructed.json"
-    assert offline.read_bytes() == SEED
     [record] = cinii.parse(SEED, DOI)
     assert record["ids"] == {"pmid": None, "doi": DOI, "pmcid": None}
     assert record["other_ids"] == {"naid": "130007793886"} and record["landing_url"] is None
