@@ -39,16 +39,15 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.loopback import LoopbackServer, Reply  # noqa: E402  (the tests' loopback server)
 
 FIXTURES = ROOT / "tests" / "fixtures" / "ctgov"
 METADATA = ROOT / "metadata.yml"
@@ -313,33 +312,16 @@ def bench_derive(db: Path) -> dict:
 # --- 3. refresh ------------------------------------------------------------------------------------------------------
 
 
-class Registry:
+class Registry(LoopbackServer):
     """A loopback stand-in for ClinicalTrials.gov API v2: GET /ctgov/studies (filter.ids change list, fields
     restricted) and GET /ctgov/studies/{nct}; it counts requests."""
 
     def __init__(self, bodies: dict[str, bytes]):
-        self.bodies, self.requests = bodies, 0
-        registry = self
+        self.bodies = bodies
+        super().__init__(self.answer)
+        self.url += "/ctgov"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                registry.requests += 1
-                parts = urlsplit(self.path)
-                status, body = registry.answer(parts.path, parse_qs(parts.query))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/ctgov"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def answer(self, path: str, query: dict) -> tuple[int, bytes]:
+    def answer(self, path: str, query: dict) -> Reply:
         if path == "/ctgov/studies":
             ids = [i for i in query.get("filter.ids", [""])[0].split(",") if i in self.bodies]
             studies = []
@@ -347,13 +329,9 @@ class Registry:
                 status = json.loads(self.bodies[i])["protocolSection"]["statusModule"]
                 studies.append({"protocolSection": {"identificationModule": {"nctId": i}, "statusModule": {
                     "lastUpdatePostDateStruct": status["lastUpdatePostDateStruct"]}}})
-            return 200, json.dumps({"studies": studies, "totalCount": len(studies)}).encode()
+            return Reply(200, json.dumps({"studies": studies, "totalCount": len(studies)}).encode())
         found = self.bodies.get(path.rsplit("/", 1)[-1])
-        return (200, found) if found else (404, b'{"error": "not found"}')
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return Reply(200, found) if found else Reply(404, b'{"error": "not found"}')
 
 
 def changed(body: bytes) -> bytes:
@@ -380,11 +358,11 @@ def bench_refresh(db: Path, texts: list[str], work: Path) -> dict:
         finally:
             registry.close()
         check_run(r, f"refresh {share}")
-        line = next((l for l in r.out.splitlines() if l.startswith("refresh:")), r.out.strip())
+        line = next((x for x in r.out.splitlines() if x.startswith("refresh:")), r.out.strip())
         own = float(re.search(r"([\d.]+) s$", line)[1]) if re.search(r"([\d.]+) s$", line) else r.wall
-        print(f"  {share} changed: {registry.requests} requests; the refresh {own:.1f} s, the `kb refresh` process "
+        print(f"  {share} changed: {len(registry.requests)} requests; the refresh {own:.1f} s, the `kb refresh` process "
               f"{r.wall:.1f} s wall ({line})")
-        results[share] = {"requests": registry.requests, "seconds": own, "process": r.wall, "line": line}
+        results[share] = {"requests": len(registry.requests), "seconds": own, "process": r.wall, "line": line}
         copy.unlink()
         Path(f"{copy}.refresh.lock").unlink(missing_ok=True)
     print("  (the stand-in answers at once; at the registry's polite rate of 50 requests a minute each request adds "
@@ -440,8 +418,8 @@ def bench_datasette(db: Path, repeat: int, only: str = "") -> dict:
     name = next(iter(metadata.get("databases") or {"kb": {}}))
 
     try:
-        from kb.store.schema import open_db
         from kb.serve import datasette_for  # the very instance `kb serve` runs, with its settings
+        from kb.store.schema import open_db
         open_db(str(db)).close()  # pending migrations, as `kb serve` applies them before it serves
         datasette = datasette_for(db)
     except ImportError:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field

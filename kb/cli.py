@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from harvest import VERSION
-from harvest.errors import BadIdentifier, HarvestError
+from harvest.errors import BadIdentifier
 from harvest.identifiers import normalize_doi, normalize_nct, normalize_pmid
 from kb import pipeline
 from kb.store.schema import open_db

@@ -1,4 +1,4 @@
-"""Shared test fixtures: recorded responses, a loopback replay server, database dumps.
+"""Shared test fixtures: recorded responses, the loopback replay server (tests/loopback.py), database dumps.
 
 The network is blocked for every test by pytest-socket (`--allow-hosts` in pyproject.toml): only loopback works.
 """
@@ -6,16 +6,13 @@ The network is blocked for every test by pytest-socket (`--allow-hosts` in pypro
 from __future__ import annotations
 
 import sqlite3
-import threading
-import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from harvest import sources
+
+from .loopback import ReplayServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The responses shipped for `kb build --offline`; the seed article's four are RECONSTRUCTED from its published page
@@ -46,62 +43,6 @@ def db_dump(path: Path) -> list[str] | None:
         return list(conn.iterdump())
 
 
-@dataclass
-class Reply:
-    """One scripted answer: status, body, headers; `delay` seconds before answering; `truncate` sends half the
-    body under the full Content-Length; `reset` closes the connection without answering."""
-
-    status: int = 200
-    body: bytes = b""
-    headers: dict = field(default_factory=dict)
-    delay: float = 0
-    truncate: bool = False
-    reset: bool = False
-
-
-class ReplayServer:
-    """A loopback HTTP server answering each path from a script of Replies (the last one repeats)."""
-
-    def __init__(self):
-        self.routes: dict[str, list[Reply]] = {}
-        self.requests: list[tuple[str, dict]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                parts = urlsplit(self.path)
-                server.requests.append((parts.path, parse_qs(parts.query)))
-                script = server.routes.get(parts.path) or [Reply(404, b'{"error":"not found"}')]
-                reply = script.pop(0) if len(script) > 1 else script[0]
-                time.sleep(reply.delay)
-                if reply.reset:
-                    self.connection.shutdown(2)
-                    return
-                self.send_response(reply.status)
-                for name, value in {"Content-Type": "application/json", **reply.headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body[: len(reply.body) // 2] if reply.truncate else reply.body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def route(self, path: str, *replies: Reply) -> None:
-        self.routes[path] = list(replies)
-
-    def count(self, path: str) -> int:
-        return sum(1 for p, _ in self.requests if p == path)
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def server(monkeypatch):
     """A replay server that every source's base URL points at, with fast retries and short timeouts."""
@@ -115,3 +56,15 @@ def server(monkeypatch):
     monkeypatch.setenv("KB_MAX_RETRY_AFTER", "1")
     yield replay
     replay.close()
+
+
+@pytest.fixture(scope="session")
+def fixture_kb(tmp_path_factory) -> Path:
+    """The fixtures KB file (built once per session; tests that change it work on a copy)."""
+    path = tmp_path_factory.getbasetemp() / "fixture-kb" / "kb.db"
+    if not path.exists():
+        path.parent.mkdir()
+        from .fixture_kb import build  # here: fixture_kb.py imports this module
+
+        build(path)
+    return path

@@ -19,7 +19,6 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from kb.cli import cli
@@ -116,13 +115,3 @@ def copy_kb(source: Path, target: Path) -> Path:
     with closing(sqlite3.connect(source)) as reader, closing(sqlite3.connect(target)) as writer:
         reader.backup(writer)
     return target
-
-
-@pytest.fixture(scope="session")
-def fixture_kb(tmp_path_factory) -> Path:
-    """The fixtures KB file (built once per session; tests that change it work on a copy)."""
-    path = tmp_path_factory.getbasetemp() / "fixture-kb" / "kb.db"
-    if not path.exists():
-        path.parent.mkdir()
-        build(path)
-    return path

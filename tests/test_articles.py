@@ -3,7 +3,6 @@ seed page, not recorded: see tests/fixtures/PROVENANCE.md), real recorded fixtur
 affiliation rules, and harvesting from a loopback server with sources failing one by one."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,8 @@ from kb import pipeline
 from kb.load import affiliations, articles, names
 from kb.store.schema import open_db
 
-from .conftest import FIXTURES, SEED_FILES, Reply, db_dump, fixture_bytes, offline_bytes
+from .conftest import FIXTURES, SEED_FILES, db_dump, fixture_bytes, offline_bytes
+from .loopback import Reply
 
 SEED = list(SEED_FILES)  # reconstructed, not recorded
 PMID, DOI, PMCID, NCT = "32009091", "10.2169/internalmedicine.3800-19", "PMC7270764", "NCT02193698"

@@ -18,8 +18,14 @@ import sqlite_utils
 from datasette.utils import tilde_encode
 from playwright.sync_api import expect, sync_playwright
 
-from .fixture_kb import (MARKUP, MARKUP_ARTICLE, NCT, SEED_ARTICLE, add_markup_article, copy_kb,
-                         fixture_kb)  # noqa: F401  (fixture_kb is a fixture)
+from .fixture_kb import (
+    MARKUP,
+    MARKUP_ARTICLE,
+    NCT,
+    SEED_ARTICLE,
+    add_markup_article,
+    copy_kb,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

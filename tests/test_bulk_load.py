@@ -62,7 +62,7 @@ def test_a_bulk_load_ends_with_the_rows_indexes_and_search_of_an_ordinary_import
 
 
 def test_an_interrupted_bulk_load_keeps_its_batches_and_gets_its_indexes_back(tmp_path, small_batches, monkeypatch):
-    reference = open_db(str(tmp_path / "reference.db"))
+    open_db(str(tmp_path / "reference.db"))
     save, calls = trials.save_studies, []
 
     def interrupted(db, documents):

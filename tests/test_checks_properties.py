@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from kb.checks import (
-    grim_mean, p_from_ratio_ci, p_one_sample, p_paired, p_two_groups, percent_of_count, relative_change,
+    grim_mean,
+    p_from_ratio_ci,
+    p_one_sample,
+    p_paired,
+    p_two_groups,
+    percent_of_count,
+    relative_change,
 )
 
 TOL = 1e-9

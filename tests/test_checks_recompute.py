@@ -6,8 +6,18 @@ import pytest
 from lxml import etree
 
 from kb.checks import (
-    check_apa_text, grim_mean, p_from_difference_ci, p_from_ratio_ci, p_one_sample, p_paired, p_two_groups,
-    parts_sum_to_total, percent_of_count, percentages_sum_to_100, rank_sum_floor, relative_change,
+    check_apa_text,
+    grim_mean,
+    p_from_difference_ci,
+    p_from_ratio_ci,
+    p_one_sample,
+    p_paired,
+    p_two_groups,
+    parts_sum_to_total,
+    percent_of_count,
+    percentages_sum_to_100,
+    rank_sum_floor,
+    relative_change,
     signed_rank_floor,
 )
 

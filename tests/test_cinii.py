@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from harvest.articles import cinii
 from harvest.errors import NotFound, ParseError, UpstreamError
 
-from .conftest import FIXTURES, Reply, fixture_bytes, offline_bytes
+from .conftest import FIXTURES, fixture_bytes, offline_bytes
+from .loopback import Reply
 from .mutate import mutated_json
 
 NRID_JA = fixture_bytes("cinii", "crid_1050002213762702720_article_nrid_ja_ckgerteis-cinii-mcp.json")  # real

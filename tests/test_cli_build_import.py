@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from kb.cli import cli
 from kb.store.schema import open_db
 
-from .conftest import Reply, db_dump, fixture_bytes, fixture_path
+from .conftest import db_dump, fixture_bytes, fixture_path
+from .loopback import Reply
 
 BULK = fixture_path("ctgov", "v2_bulk_ctg-studies_nsclc_100studies_nsclcbench.json")
 STUDY = fixture_bytes("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")

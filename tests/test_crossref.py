@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from harvest.articles import crossref
 from harvest.errors import BadIdentifier, NotFound, ParseError
 
-from .conftest import Reply, fixture_bytes
+from .conftest import fixture_bytes
+from .loopback import Reply
 from .mutate import mutated_json
 
 NAMES = {

@@ -8,10 +8,11 @@ import requests
 from pytest_socket import SocketConnectBlockedError
 
 from harvest import http
-from harvest.registries import ctgov
 from harvest.errors import BadIdentifier, NotFound, ParseError, UpstreamError
+from harvest.registries import ctgov
 
-from .conftest import Reply, fixture_bytes
+from .conftest import fixture_bytes
+from .loopback import Reply
 
 STUDY = fixture_bytes("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")
 PATH = "/ctgov/studies/NCT00791778"

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harvest.errors import ParseError
 from harvest.registries.ctgov import parse_study
 from kb.load.trials import study_rows
-from harvest.errors import ParseError
 
 from .conftest import fixture_bytes, fixture_path
 

@@ -17,13 +17,20 @@ import sqlite_utils
 from click.testing import CliRunner
 from datasette.utils import tilde_encode
 
-from kb.derive.endpoint_comparison import ENDPOINT_COMPARISON
-from kb.store.schema import TABLES
 from kb.cli import serve
+from kb.derive.endpoint_comparison import ENDPOINT_COMPARISON
 from kb.serve import DATABASE, SQL_TIME_LIMIT_MS, datasette_for
+from kb.store.schema import TABLES
 
-from .fixture_kb import (MARKUP, MARKUP_ARTICLE, NCT, SEED_ARTICLE, SYNTHETIC_ARTICLE, add_markup_article, copy_kb,
-                         fixture_kb)  # noqa: F401  (fixture_kb is a fixture)
+from .fixture_kb import (
+    MARKUP,
+    MARKUP_ARTICLE,
+    NCT,
+    SEED_ARTICLE,
+    SYNTHETIC_ARTICLE,
+    add_markup_article,
+    copy_kb,
+)
 
 pytestmark = pytest.mark.anyio
 QUERIES = ("trial_report", "inconsistencies", "registry_vs_publication", "byline", "regimen_schedule", "history")

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from harvest.articles import europepmc
 from harvest.errors import BadIdentifier, ParseError
 
-from .conftest import Reply, fixture_bytes
+from .conftest import fixture_bytes
+from .loopback import Reply
 from .mutate import mutated_json
 
 CORE = fixture_bytes("europepmc", "search_core_query_cancer_25results_pyeuropepmc.json")

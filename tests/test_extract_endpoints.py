@@ -7,6 +7,7 @@ import json
 from lxml import etree
 
 from kb.extract.endpoints import ROW_KEYS, extract_endpoints, match_endpoints
+
 from .conftest import fixture_path
 
 # Methods of the default article (PMID 32009091 / NCT02193698; abstract as on its CiNii page).

@@ -8,6 +8,7 @@ import pytest
 from lxml import etree
 
 from kb.extract.regimen import ROW_KEYS, extract_regimen
+
 from .conftest import fixture_path
 
 # Methods and Results of the default article (PMID 32009091 / NCT02193698; abstract as on its CiNii page).

@@ -10,6 +10,7 @@ from lxml import etree
 
 from kb.extract.common import parse_number
 from kb.extract.stats import ROW_KEYS, extract_stats
+
 from .conftest import fixture_path
 
 # Results of the default article (PMID 32009091, Intern Med 2020; abstract as on its CiNii page, seed/ of DESIGN.md).

@@ -9,7 +9,8 @@ from lxml import etree
 from harvest.articles import jstage
 from harvest.errors import ParseError
 
-from .conftest import Reply, fixture_bytes, offline_bytes
+from .conftest import fixture_bytes, offline_bytes
+from .loopback import Reply
 from .mutate import mutated_html, mutated_xml
 
 ATOM = fixture_bytes("jstage", "webapi_search_service3_pyjstage.xml")

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kb.numbers import P_DOMAIN, Reported
 from kb.checks.pvalues import decision_error, fmt_p, fmt_p_range, mentions_one_sided
+from kb.numbers import P_DOMAIN, Reported
 
 
 @pytest.mark.parametrize("text, relation, value, decimals, lo, hi", [

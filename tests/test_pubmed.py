@@ -5,11 +5,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from lxml import etree
 
-from harvest import http
 from harvest.articles import pubmed
 from harvest.errors import BadIdentifier, NotFound, ParseError, UpstreamError
 
-from .conftest import Reply, fixture_bytes
+from .conftest import fixture_bytes
+from .loopback import Reply
 from .mutate import mutated_xml
 
 METRIC = fixture_bytes("pubmed", "efetch_pmid22663011_metric_trial_NCT01245062_biomcp.xml")

@@ -17,12 +17,13 @@ from click.testing import CliRunner
 from datasette.app import Datasette
 
 from harvest.http import Fetched
-from kb.load import trials
 from kb.cli import refresh
+from kb.load import trials
 from kb.schedule import refresh_lock
 from kb.store.schema import open_db
 
-from .conftest import Reply, db_dump, fixture_bytes
+from .conftest import db_dump, fixture_bytes
+from .loopback import Reply
 
 STUDY = fixture_bytes("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")
 SMALL = [fixture_bytes("ctgov", f"v2_study_{nct}_aact.json") for nct in ("NCT00973089", "NCT03418623", "NCT04207047")]

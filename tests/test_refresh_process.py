@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from . import test_refresh as helpers
-from .conftest import Reply, db_dump
+from .conftest import db_dump
+from .loopback import Reply
 
 REPO = Path(__file__).parent.parent
 RUN = "import sys; from kb.cli import refresh; refresh.main(sys.argv[1:], prog_name='kb refresh')"

@@ -14,7 +14,8 @@ from kb.pipeline import import_studies
 from kb.store.schema import open_db
 
 from . import test_refresh as helpers
-from .conftest import Reply, db_dump, fixture_bytes
+from .conftest import db_dump, fixture_bytes
+from .loopback import Reply
 
 BULK = json.loads(fixture_bytes("ctgov", "v2_bulk_ctg-studies_nsclc_100studies_nsclcbench.json"))
 TRIALS = 1000

@@ -46,8 +46,17 @@ from collections.abc import Iterator
 from harvest import http
 from harvest.errors import ParseError, UpstreamError
 from harvest.identifiers import NCT_IN_TEXT, normalize_doi, normalize_pmcid, normalize_pmid, valid_or_none
-from harvest.parsing import (abstract_sections, as_text, date_from_text, decode_json, items, obj, page_range,
-                             plain_text, squash)
+from harvest.parsing import (
+    abstract_sections,
+    as_text,
+    date_from_text,
+    decode_json,
+    items,
+    obj,
+    page_range,
+    plain_text,
+    squash,
+)
 from harvest.records import ArticleRecord, Author, Ids
 
 SOURCE = http.Source("CiNii Research", "KB_CINII_URL", "https://cir.nii.ac.jp", 1)

@@ -14,7 +14,17 @@ from urllib.parse import quote
 from harvest import http
 from harvest.errors import ParseError
 from harvest.identifiers import NCT_IN_TEXT, normalize_doi, valid_or_none
-from harvest.parsing import abstract_sections, as_text, decode_json, iso_date, items, obj, page_range, plain_text, strings
+from harvest.parsing import (
+    abstract_sections,
+    as_text,
+    decode_json,
+    iso_date,
+    items,
+    obj,
+    page_range,
+    plain_text,
+    strings,
+)
 from harvest.records import ArticleRecord, Ids
 
 SOURCE = http.Source("Crossref", "KB_CROSSREF_URL", "https://api.crossref.org", 5)

@@ -11,8 +11,18 @@ from collections.abc import Iterator
 from harvest import http
 from harvest.errors import ParseError
 from harvest.identifiers import normalize_doi, normalize_pmcid, normalize_pmid, valid_or_none
-from harvest.parsing import (abstract_sections, as_text, date_from_text, decode_json, iso_date, items, obj, page_range,
-                             plain_text, strings)
+from harvest.parsing import (
+    abstract_sections,
+    as_text,
+    date_from_text,
+    decode_json,
+    iso_date,
+    items,
+    obj,
+    page_range,
+    plain_text,
+    strings,
+)
 from harvest.records import ArticleRecord, Ids
 
 SOURCE = http.Source("Europe PMC", "KB_EUROPEPMC_URL", "https://www.ebi.ac.uk/europepmc/webservices/rest", 5)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from scipy import stats
 
 from kb.numbers import P_DOMAIN, Reported
+
 from .pvalues import abs_range, fmt_p_range, mentions_one_sided, two_sided, upper_tail
 from .verdict import Verdict, fits, not_checkable, p_verdict
 

@@ -11,6 +11,7 @@ the two differ. `decision_error` is None: no p-value is involved.
 from __future__ import annotations
 
 from kb.numbers import Reported
+
 from .verdict import NOT_CHECKABLE, Verdict, make_verdict, missing, not_checkable
 
 

@@ -13,6 +13,7 @@ import math
 from fractions import Fraction
 
 from kb.numbers import Reported
+
 from .verdict import Verdict, make_verdict, missing, not_checkable
 
 SHOWN = 3  # at most this many fitting counts or denominators are named in a sentence

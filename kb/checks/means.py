@@ -24,6 +24,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from kb.numbers import P_DOMAIN, Reported
+
 from .pvalues import abs_range, fmt_p, fmt_p_range, two_sided
 from .verdict import Verdict, fits, missing, not_checkable, p_verdict
 

@@ -20,6 +20,7 @@ import math
 from scipy import stats
 
 from kb.numbers import P_DOMAIN, Reported
+
 from .pvalues import fmt_p_range, lower_tail, mentions_one_sided, two_sided, upper_tail
 from .verdict import Verdict, fits, missing, not_checkable, p_verdict
 

@@ -10,7 +10,15 @@ import re
 
 import sqlite_utils
 
-from kb.checks import check_apa_text, p_from_ratio_ci, p_one_sample, p_paired, parts_sum_to_total, percent_of_count, relative_change
+from kb.checks import (
+    check_apa_text,
+    p_from_ratio_ci,
+    p_one_sample,
+    p_paired,
+    parts_sum_to_total,
+    percent_of_count,
+    relative_change,
+)
 from kb.checks.verdict import Verdict, not_checkable
 
 REDUCTION = re.compile(r"reduction|reduc|decreas|declin|fall|drop|lower", re.IGNORECASE)

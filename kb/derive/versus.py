@@ -116,10 +116,13 @@ def _endpoints(db: sqlite_utils.Database, trial: dict, aid: str) -> list[tuple[V
     return found
 
 
+def _durations(text: str | None) -> set[str]:
+    return set(re.findall(r"\d+(?:\.\d+)?\s*(?:day|week|month|year)", (text or "").lower()))
+
+
 def _same_time(a: str, b: str) -> bool:
     """True when two time frames name a common duration (e.g. "24 weeks" in "Baseline and 24 weeks")."""
-    numbers = lambda text: set(re.findall(r"\d+(?:\.\d+)?\s*(?:day|week|month|year)", (text or "").lower()))
-    left, right = numbers(a), numbers(b)
+    left, right = _durations(a), _durations(b)
     return not left or not right or bool(left & right)
 
 

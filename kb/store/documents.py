@@ -18,7 +18,6 @@ import sqlite_utils
 from sqlite_utils.db import PrimaryKeyRequired, jsonify_if_needed
 
 from harvest.http import Fetched
-
 from kb.store.schema import TABLES
 
 # Values SQLite stores as they are; anything else (lists, dicts, dates) is converted as sqlite-utils converts it.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-T, I, F, B = str, int, float, bytes
+T, I, F, B = str, int, float, bytes  # noqa: E741  (column types, written short)
 
 # name: (columns, primary key, indexed columns)
 # Indexed: every column that joins (ids, snapshot_id) and every column Datasette pages sort or facet by
