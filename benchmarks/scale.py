@@ -149,8 +149,9 @@ def floor(path: str, db_path: str) -> None:
                     study, end = decoder.raw_decode(buffer, position)
                 except ValueError:
                     break
-                conn.execute("INSERT INTO raw VALUES (?, ?)", (study["protocolSection"]["identificationModule"]["nctId"],
-                                                              buffer[position:end].encode()))
+                conn.execute("INSERT INTO raw VALUES (?, ?)",
+                             (study["protocolSection"]["identificationModule"]["nctId"],
+                              buffer[position:end].encode()))
                 count, position = count + 1, end
             chunk = stream.read(1 << 20)
             if not chunk:
@@ -199,7 +200,8 @@ def derive_profile(db_path: str) -> None:
     def cumulative(pattern: str) -> float:
         return sum(row[3] for (file, _, name), row in stats.stats.items() if re.search(pattern, f"{file}:{name}"))
 
-    parts = {"regimen extraction (kb/extract/regimen.py, drug dictionary)": cumulative(r"extract/regimen\.py:extract_regimen$"),
+    parts = {"regimen extraction (kb/extract/regimen.py, drug dictionary)":
+                 cumulative(r"extract/regimen\.py:extract_regimen$"),
              "checks (kb/derive/*_checks.py, kb/checks, scipy)": cumulative(r"kb/derive/__init__\.py:check_rows$"),
              "writing rows (kb/store.py save)": cumulative(r"kb/store\.py:save$")}
     top = sorted(((row[2], f"{Path(file).name}:{line} {name}") for (file, line, name), row in stats.stats.items()),
@@ -290,7 +292,7 @@ def check_run(r: Run, what: str) -> None:
         sys.exit(f"{what} failed (exit {r.code}):\n{r.out}\n{r.err}")
 
 
-# --- 2. derive ---------------------------------------------------------------------------------------------------------
+# --- 2. derive -------------------------------------------------------------------------------------------------------
 
 
 def bench_derive(db: Path) -> dict:
@@ -360,8 +362,8 @@ def bench_refresh(db: Path, texts: list[str], work: Path) -> dict:
         check_run(r, f"refresh {share}")
         line = next((x for x in r.out.splitlines() if x.startswith("refresh:")), r.out.strip())
         own = float(re.search(r"([\d.]+) s$", line)[1]) if re.search(r"([\d.]+) s$", line) else r.wall
-        print(f"  {share} changed: {len(registry.requests)} requests; the refresh {own:.1f} s, the `kb refresh` process "
-              f"{r.wall:.1f} s wall ({line})")
+        print(f"  {share} changed: {len(registry.requests)} requests; the refresh {own:.1f} s, "
+              f"the `kb refresh` process {r.wall:.1f} s wall ({line})")
         results[share] = {"requests": len(registry.requests), "seconds": own, "process": r.wall, "line": line}
         copy.unlink()
         Path(f"{copy}.refresh.lock").unlink(missing_ok=True)
@@ -370,7 +372,7 @@ def bench_refresh(db: Path, texts: list[str], work: Path) -> dict:
     return results
 
 
-# --- 4. Datasette ------------------------------------------------------------------------------------------------------
+# --- 4. Datasette ----------------------------------------------------------------------------------------------------
 
 
 def replicate_derived(big: Path, small: Path, size: int, templates_count: int) -> None:
@@ -437,8 +439,10 @@ def bench_datasette(db: Path, repeat: int, only: str = "") -> dict:
     pages = {}
     for query, spec in (config.get("queries") or {}).items():
         sql = spec["sql"] if isinstance(spec, dict) else spec
-        params = set(re.findall(r"(?<!:):([A-Za-z_]\w*)", sql)) | set((spec.get("params") or []) if isinstance(spec, dict) else [])
-        values = {p: article if "article" in p else trial if re.search("nct|subject|trial", p) else "" for p in sorted(params)}
+        params = (set(re.findall(r"(?<!:):([A-Za-z_]\w*)", sql))
+                  | set((spec.get("params") or []) if isinstance(spec, dict) else []))
+        values = {p: article if "article" in p else trial if re.search("nct|subject|trial", p) else ""
+                  for p in sorted(params)}
         pages[f"canned query {query}"] = f"/{name}/{query}?" + "&".join(f"{p}={quote(v)}" for p, v in values.items())
     for table, spec in (config.get("tables") or {}).items():
         if table in existing and not (spec or {}).get("hidden"):
@@ -499,7 +503,8 @@ def summary(imports: dict, sizes: list[int], derived: dict | None, refreshed: di
     if derived:
         per = derived["seconds"] / derived["trials"]
         rows.append(("kb check (derive), per trial", "(measured)",
-                     f"{per * 1000:.1f} ms vs import {1000 / speed:.1f} ms; registry {REGISTRY * per / 60:.0f} min", None))
+                     f"{per * 1000:.1f} ms vs import {1000 / speed:.1f} ms; "
+                     f"registry {REGISTRY * per / 60:.0f} min", None))
     if refreshed:
         zero, one = refreshed["0%"], refreshed["1%"]
         rows.append(("refresh, 1,000 trials unchanged", f"<= {TARGETS['refresh_requests_0']} requests, "
@@ -507,7 +512,8 @@ def summary(imports: dict, sizes: list[int], derived: dict | None, refreshed: di
                      f"(process {zero['process']:.1f} s)", zero["requests"] <= TARGETS["refresh_requests_0"]
                      and zero["seconds"] < TARGETS["refresh_seconds_0"]))
         rows.append(("refresh, 1% changed", f"<= {TARGETS['refresh_requests_1']} requests",
-                     f"{one['requests']} requests, {one['seconds']:.1f} s", one["requests"] <= TARGETS["refresh_requests_1"]))
+                     f"{one['requests']} requests, {one['seconds']:.1f} s",
+                     one["requests"] <= TARGETS["refresh_requests_1"]))
     if pages:
         judged = {k: v for k, v in pages.items() if k.startswith(("canned", "table", "search"))}
         worst = max(judged, key=lambda k: percentile(judged[k][1], 0.95))
@@ -542,9 +548,10 @@ def main() -> None:
         return
     if args.kb:
         timings = bench_datasette(args.kb, args.repeat, args.pages)
-        slow = [label for label, (_, times) in timings.items() if percentile(times, 0.95) * 1000 >= TARGETS["page_p95_ms"]]
-        print(f"\n{len(slow)} of {len(timings)} pages at or over {TARGETS['page_p95_ms']} ms p95" + (": " if slow else "")
-              + ", ".join(slow))
+        slow = [label for label, (_, times) in timings.items()
+                if percentile(times, 0.95) * 1000 >= TARGETS["page_p95_ms"]]
+        print(f"\n{len(slow)} of {len(timings)} pages at or over {TARGETS['page_p95_ms']} ms p95"
+              + (": " if slow else "") + ", ".join(slow))
         return
     sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
     zip_size = sizes[len(sizes) // 2] if args.zip_size is None else args.zip_size

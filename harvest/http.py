@@ -3,7 +3,8 @@
 A shared `requests.Session` with connect/read timeouts, urllib3 `Retry` on 429/5xx (GET only, exponential backoff,
 `Retry-After` honoured up to a cap), a per-host rate limit and a User-Agent naming the tool and a contact address.
 Each source (declared in its module, registered in `harvest.sources`) names the environment variable that overrides
-its base URL, so that a mirror or a local test server can stand in. Secrets sent as query parameters (API keys, contact addresses) never leave this module in a URL.
+its base URL, so that a mirror or a local test server can stand in. Secrets sent as query parameters (API keys,
+contact addresses) never leave this module in a URL.
 """
 
 from __future__ import annotations

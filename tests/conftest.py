@@ -19,8 +19,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # (kb/data/offline/PROVENANCE.md). Tests read them there: the offline data exists once.
 OFFLINE = Path(__file__).parent.parent / "kb" / "data" / "offline"
 SEED_FILES = tuple(OFFLINE / name for name in (
-    "pubmed_efetch_pmid32009091_reconstructed.xml", "crossref_works_10.2169_internalmedicine.3800-19_reconstructed.json",
-    "jstage_article_internalmedicine.3800-19_reconstructed.html", "europepmc_search_core_pmid32009091_reconstructed.json"))
+    "pubmed_efetch_pmid32009091_reconstructed.xml",
+    "crossref_works_10.2169_internalmedicine.3800-19_reconstructed.json",
+    "jstage_article_internalmedicine.3800-19_reconstructed.html",
+    "europepmc_search_core_pmid32009091_reconstructed.json"))
 
 
 def fixture_path(*parts: str) -> Path:

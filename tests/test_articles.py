@@ -50,7 +50,8 @@ def test_seed_import_yields_the_article_with_authors_affiliations_sections_and_t
     assert (article["pmid"], article["doi"], article["pmcid"], article["year"]) == (PMID, DOI, PMCID, 2020)
     assert json.loads(article["sources"]) == ["PubMed", "Crossref", "J-STAGE", "Europe PMC"]
     assert (article["volume"], article["issue"], article["pages"]) == (None, None, None)  # unknown, left empty
-    assert json.loads(article["keywords"]) == ["POEMS syndrome", "VEGF", "clinical trial", "lenalidomide", "thalidomide"]
+    assert json.loads(article["keywords"]) == ["POEMS syndrome", "VEGF", "clinical trial", "lenalidomide",
+                                               "thalidomide"]
 
     authors = rows(db, """select a.family, a.given from article_authors aa join authors a using (author_id)
                           where aa.article_id = ? order by aa.position""", f"pmid:{PMID}")
@@ -62,9 +63,11 @@ def test_seed_import_yields_the_article_with_authors_affiliations_sections_and_t
         ("Department of Preventive Medicine and Public Health, School of Medicine", "Keio University", "Japan"),
         ("Research Center for Medical and Health Data Science", "The Institute of Statistical Mathematics", "Japan"),
     ]
-    by_author = dict(rows(db, """select a.family, f.institution from author_affiliations x join authors a using (author_id)
+    by_author = dict(rows(db, "select a.family, f.institution from author_affiliations x "
+                              """join authors a using (author_id)
                                  join affiliations f using (affiliation_id)"""))
-    assert by_author["Nagashima"] == "The Institute of Statistical Mathematics" and by_author["Sato"] == "Keio University"
+    assert (by_author["Nagashima"] == "The Institute of Statistical Mathematics"
+            and by_author["Sato"] == "Keio University")
     assert len(by_author) == 12
 
     sections = list(db.query("select * from abstract_sections order by position"))
@@ -107,7 +110,8 @@ def test_a_changed_response_replaces_the_article_rows(db, tmp_path):
 def test_page_alone_falls_back_to_given_name_first_which_is_the_documented_limit(db, tmp_path):
     (tmp_path / "page.html").write_bytes(PAGE_HTML)
     pipeline.import_article_files(db, [tmp_path / "page.html"])
-    first = rows(db, "select a.family, a.given from article_authors join authors a using (author_id) where position = 0")
+    first = rows(db, "select a.family, a.given from article_authors join authors a using (author_id) "
+                     "where position = 0")
     assert first == [("Tomoki", "Suichi")]
 
 
@@ -115,7 +119,8 @@ def test_page_and_crossref_without_pubmed_still_get_names_right(db, tmp_path):
     for name, body in {"page.html": PAGE_HTML, "work.json": CROSSREF_JSON}.items():
         (tmp_path / name).write_bytes(body)
     pipeline.import_article_files(db, [tmp_path / "page.html", tmp_path / "work.json"])
-    authors = rows(db, "select a.family, a.given from article_authors join authors a using (author_id) order by position")
+    authors = rows(db, "select a.family, a.given from article_authors join authors a using (author_id) "
+                       "order by position")
     assert authors == list(zip(FAMILIES, GIVENS))
     assert db["articles"].get(f"doi:{DOI}")["title"].endswith("Clinical Trial")  # Crossref title, no PubMed
 
@@ -139,7 +144,8 @@ def test_orcid_spelling_variants_and_nearby_positions_join_the_same_author(db, t
     (tmp_path / "work.json").write_text(json.dumps(work))
     (tmp_path / "pubmed.xml").write_bytes(PUBMED_XML)
     pipeline.import_article_files(db, [tmp_path])
-    authors = rows(db, """select a.author_id, a.given, aa.sources from article_authors aa join authors a using (author_id)
+    authors = rows(db, "select a.author_id, a.given, aa.sources from article_authors aa "
+                       """join authors a using (author_id)
                           order by aa.position""")
     assert len(authors) == 12 and [a[1] for a in authors] == GIVENS  # PubMed's order and spelling win
     assert authors[1][0] == "orcid:0000-0002-1825-0097"
@@ -150,7 +156,8 @@ def test_orcid_spelling_variants_and_nearby_positions_join_the_same_author(db, t
 def test_title_case_page_range_and_author_count_disagreements(db, tmp_path):
     work = json.loads(CROSSREF_JSON)
     work["message"].update(title=["Lenalidomide treatment for thalidomide-refractory POEMS syndrome"], page="1-9")
-    work["message"]["author"].append({"given": "Extra", "family": "Person", "sequence": "additional", "affiliation": []})
+    work["message"]["author"].append({"given": "Extra", "family": "Person", "sequence": "additional",
+                                      "affiliation": []})
     (tmp_path / "work.json").write_text(json.dumps(work))
     pagination = b"<Pagination><MedlinePgn>1-8</MedlinePgn></Pagination><ELocationID"
     (tmp_path / "pubmed.xml").write_bytes(PUBMED_XML.replace(b"<ELocationID", pagination))
@@ -191,7 +198,8 @@ def test_crossref_orcid_gives_the_author_id_and_trial_numbers_link(db):
 
 
 def test_multi_record_files_give_one_article_per_record_and_other_formats_are_skipped(db):
-    ids = pipeline.import_article_files(db, [FIXTURES / "europepmc" / "search_core_query_cancer_25results_pyeuropepmc.json",
+    ids = pipeline.import_article_files(db, [FIXTURES / "europepmc"
+                                             / "search_core_query_cancer_25results_pyeuropepmc.json",
                                              FIXTURES / "jstage", FIXTURES / "pmc",
                                              FIXTURES / "ctgov" / "v2_study_NCT00973089_aact.json"])
     assert len(ids) == 25 + 3 and db["articles"].count == 28
@@ -246,7 +254,8 @@ def test_affiliation_normalisation_and_split():
                               "Indiana University School of Medicine, Indianapolis, Indiana, USA") == {
         "department": "Division of Cardiothoracic Surgery",
         "institution": "Indiana University Health Methodist Hospital", "country": "USA"}
-    assert affiliations.affiliation_id("Chiba University, Japan") == affiliations.affiliation_id("CHIBA University, Japan")
+    assert (affiliations.affiliation_id("Chiba University, Japan")
+            == affiliations.affiliation_id("CHIBA University, Japan"))
 
 
 # --- harvest against a loopback server -------------------------------------------------------------------------------
@@ -314,10 +323,12 @@ def test_failing_sources_do_not_stop_the_others(server, db):
 
 
 def test_page_without_meta_tags_is_reported_and_nothing_of_it_stored(server, db):
-    serve_seed(server, **{"/jstage" + LANDING_PATH: Reply(200, b"<html><head><title>Please wait</title></head></html>")})
+    serve_seed(server, **{"/jstage" + LANDING_PATH:
+                          Reply(200, b"<html><head><title>Please wait</title></head></html>")})
     report = pipeline.harvest_article(db, pmid=PMID)
     assert report["sources_failed"] == {"J-STAGE": f"J-STAGE {DOI}: parse failure: page lacks citation_title, "
-                                                   "citation_doi, citation_author (not an article page, or the layout changed)"}
+                                                   "citation_doi, citation_author (not an article page, "
+                                                   "or the layout changed)"}
     assert rows(db, "select source from article_sources where source = 'J-STAGE'") == []
 
 
@@ -340,7 +351,8 @@ def test_429_from_ncbi_keeps_the_other_sources(server, db, monkeypatch):
     report = pipeline.harvest_article(db, pmid=PMID)
     assert report["sources_failed"]["PubMed"].startswith(f"PubMed {PMID}: upstream failure:")
     assert report["sources_ok"] == ["Europe PMC", "Crossref", "J-STAGE", "CiNii Research"]
-    authors = rows(db, "select a.family, a.given from article_authors join authors a using (author_id) order by position")
+    authors = rows(db, "select a.family, a.given from article_authors join authors a using (author_id) "
+                       "order by position")
     assert authors == list(zip(FAMILIES, GIVENS))
 
 

@@ -1,5 +1,5 @@
-"""A large import is a bulk load (kb/store/bulk.py): indexes and full-text indexing wait for its end, and however it ends,
-the KB comes back with every index, trigger and full-text row, holding the same rows as an ordinary import."""
+"""A large import is a bulk load (kb/store/bulk.py): indexes and full-text indexing wait for its end, and however
+it ends, the KB comes back with every index, trigger and full-text row, holding the same rows as an ordinary import."""
 
 import sqlite3
 
@@ -25,7 +25,8 @@ def rows(path) -> dict:
     """Every row of every table but the full-text shadow tables (their segments depend on the order of writes) and
     the migrations log (it holds the time each was applied)."""
     with sqlite3.connect(path) as conn:
-        names = [n for (n,) in conn.execute("select name from sqlite_master where type = 'table'") if "_fts" not in n and n != "_sqlite_migrations"]
+        names = [n for (n,) in conn.execute("select name from sqlite_master where type = 'table'")
+                 if "_fts" not in n and n != "_sqlite_migrations"]
         return {n: sorted(map(repr, conn.execute(f"select * from [{n}]"))) for n in names}
 
 

@@ -82,7 +82,8 @@ def test_real_record_in_two_languages_prefers_english_names_and_affiliations():
     [author] = record["authors"]
     assert (author["family"], author["given"]) == ("Nakamura", "Katsunori")
     assert author["affiliations"] == ["慶應義塾大学"]  # only Japanese given: kept
-    assert author["orcid"] == "https://orcid.org/0000-0002-1825-0097" and author["identifiers"] == {"nrid": "9000408628758"}
+    assert (author["orcid"] == "https://orcid.org/0000-0002-1825-0097"
+            and author["identifiers"] == {"nrid": "9000408628758"})
     assert record["fields"]["title"] == "Bunji Suzuki and the labor movement in Taisho period (2)"
     assert set(record["fields"]["titles"]) == {"und", "en"}
     creator["jpcoar:affiliationName"].append({"@language": "en", "@value": "Keio University"})

@@ -63,7 +63,8 @@ def test_build_stores_a_study_with_provenance(tmp_path, server):
 def test_failed_build_leaves_the_database_as_it_was(tmp_path, server, monkeypatch, reply):
     monkeypatch.setenv("KB_RETRIES", "1")
     db_path = tmp_path / "kb.db"
-    assert run("import", str(fixture_path("ctgov", "v2_study_NCT00973089_aact.json")), "--db", str(db_path)).exit_code == 0
+    assert run("import", str(fixture_path("ctgov", "v2_study_NCT00973089_aact.json")),
+               "--db", str(db_path)).exit_code == 0
     before = db_dump(db_path)
     server.route("/ctgov/studies/NCT00791778", reply)
     result = run("build", "--nct", "NCT00791778", "--db", str(db_path))
@@ -197,7 +198,8 @@ def test_default_build_harvests_the_seed_trial_and_article_then_checks(tmp_path,
     db_path = tmp_path / "kb.db"
     result = run("build", "--db", str(db_path))
     assert result.exit_code == 0, result.output
-    assert "NCT02193698: stored" in result.output and "pmid:32009091: from Europe PMC, PubMed, Crossref, J-STAGE" in result.output
+    assert ("NCT02193698: stored" in result.output
+            and "pmid:32009091: from Europe PMC, PubMed, Crossref, J-STAGE" in result.output)
     db = open_db(str(db_path))
     assert db["article_trials"].get(("pmid:32009091", "NCT02193698", "abstract"))
     assert db["checks"].count_where("subject = 'NCT02193698' and kind = 'enrollment'") == 1

@@ -26,8 +26,10 @@ def test_every_author_and_affiliation_of_the_real_fixtures_is_parsed(name):
     message = json.loads(BODIES[name])["message"]
     [record] = crossref.parse(BODIES[name])
     assert len(record["authors"]) == len(message["author"]) > 0
-    assert sum(len(a["affiliations"]) for a in record["authors"]) == sum(len(a["affiliation"]) for a in message["author"])
-    assert [(a["family"], a["given"]) for a in record["authors"]] == [(a["family"], a["given"]) for a in message["author"]]
+    assert (sum(len(a["affiliations"]) for a in record["authors"])
+            == sum(len(a["affiliation"]) for a in message["author"]))
+    assert ([(a["family"], a["given"]) for a in record["authors"]]
+            == [(a["family"], a["given"]) for a in message["author"]])
     assert record["ids"]["doi"] == message["DOI"].lower()
 
 
@@ -36,13 +38,15 @@ def test_jclinpath_fields_title_markup_and_jats_abstract():
     fields = record["fields"]
     assert fields["title"].startswith("Construction of a reference material panel for detecting KRAS")
     assert "<i>" not in fields["title"]
-    assert (fields["journal"], fields["journal_iso"], fields["issn"]) == ("Journal of Clinical Pathology", "J Clin Pathol", "0021-9746, 1472-4146")
+    assert ((fields["journal"], fields["journal_iso"], fields["issn"])
+            == ("Journal of Clinical Pathology", "J Clin Pathol", "0021-9746, 1472-4146"))
     assert (fields["volume"], fields["issue"], fields["pages"]) == ("74", "5", "314-320")
     assert (fields["pub_date"], fields["epub_date"], fields["year"]) == ("2021-05", "2020-08-17", 2021)
     assert fields["license"] == "http://creativecommons.org/licenses/by-nc/4.0/"
     assert [s["label"] for s in record["sections"]] == ["Background", "Objective", "Methods", "Results", "Conclusion"]
     assert all("<" not in s["text"] for s in record["sections"])
-    assert record["authors"][0]["affiliations"] == ["Department of Neurosurgery, China-Japan Friendship Hospital, Beijing, China"]
+    assert record["authors"][0]["affiliations"] == [
+        "Department of Neurosurgery, China-Japan Friendship Hospital, Beijing, China"]
     assert record["landing_url"] == "https://jcp.bmj.com/lookup/doi/10.1136/jclinpath-2020-206745"
 
 

@@ -59,7 +59,8 @@ def test_429_with_retry_after_then_success(server):
 def test_500_storm_gives_up_with_a_clear_message(server, monkeypatch):
     monkeypatch.setenv("KB_RETRIES", "3")
     server.route(PATH, Reply(500, b"oops"))
-    with pytest.raises(UpstreamError, match=r"^ClinicalTrials.gov NCT00791778: upstream failure: HTTP 500 from .* after retries$"):
+    with pytest.raises(UpstreamError,
+                       match=r"^ClinicalTrials.gov NCT00791778: upstream failure: HTTP 500 from .* after retries$"):
         ctgov.fetch_study("NCT00791778")
     assert server.count(PATH) == 4
 
@@ -100,7 +101,8 @@ def test_search_follows_next_page_token_to_the_end(server):
     pages = list(ctgov.search(page_size=5, query_cond="Phelan-McDermid Syndrome", fields=["NCTId", "BriefTitle"]))
     assert len(pages) == 2
     (_, first), (_, second) = server.requests
-    assert first["query.cond"] == ["Phelan-McDermid Syndrome"] and first["pageSize"] == ["5"] and "pageToken" not in first
+    assert (first["query.cond"] == ["Phelan-McDermid Syndrome"] and first["pageSize"] == ["5"]
+            and "pageToken" not in first)
     assert second["pageToken"] == [token] and second["fields"] == ["NCTId,BriefTitle"]
     studies = [s for page in pages for s in ctgov.parse_search_page(page.body)["studies"]]
     assert len(studies) == 10 and json.loads(page1)["totalCount"] == 21
@@ -114,7 +116,8 @@ def test_search_page_size_is_bounded(server):
 
 def test_secrets_never_reach_a_stored_url(server, monkeypatch):
     server.route(PATH, Reply(200, STUDY))
-    fetched = http.get(ctgov.SOURCE, "NCT00791778", "/studies/NCT00791778", params={"api_key": "SECRET", "email": "me@x.org", "format": "json"})
+    fetched = http.get(ctgov.SOURCE, "NCT00791778", "/studies/NCT00791778",
+                       params={"api_key": "SECRET", "email": "me@x.org", "format": "json"})
     assert "SECRET" not in fetched.url and "me@x.org" not in fetched.url and "format=json" in fetched.url
     assert http.public_url("https://h/p?api_key=1&tool=trial-kb&mailto=a@b") == "https://h/p?tool=trial-kb"
 

@@ -71,10 +71,13 @@ def test_study_with_results_keeps_analyses_faithfully():
     assert "one-sided alpha" in pfs["source_text"]
     assert pfs["group"] == "Sorafenib (Nexavar, BAY43-9006) vs Placebo"
     median = [r for r in rows["results"] if r["kind"] == "outcome"][0]
-    assert (median["value"], median["lower"], median["upper"], median["n"], median["unit"]) == ("386", "230", "691", 123, "Days")
+    assert ((median["value"], median["lower"], median["upper"], median["n"], median["unit"])
+            == ("386", "230", "691", 123, "Days"))
     doc = json.loads(fixture_bytes("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json"))
-    assert median["path"] == "resultsSection.outcomeMeasuresModule.outcomeMeasures[0].classes[0].categories[0].measurements[0]"
-    assert doc["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"][0]["classes"][0]["categories"][0]["measurements"][0]["value"] == "386"
+    assert median["path"] == ("resultsSection.outcomeMeasuresModule.outcomeMeasures[0]"
+                              ".classes[0].categories[0].measurements[0]")
+    assert (doc["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"][0]
+            ["classes"][0]["categories"][0]["measurements"][0]["value"] == "386")
     assert len(rows["adverse_events"]) == sum(len(e["stats"]) for k in ("seriousEvents", "otherEvents")
                                               for e in doc["resultsSection"]["adverseEventsModule"][k])
     assert rows["trial_references"][0]["pmid"] == "23591401"
@@ -145,11 +148,14 @@ def _paths(node, prefix=()):
 BASE = study("v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")
 ALL_PATHS = [p for p in _paths(BASE) if p]
 REPLACEMENTS = st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.text(max_size=5), st.booleans(),
-                         st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+                         st.lists(st.integers(), max_size=2),
+                         st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 
 
-@settings(max_examples=int(__import__("os").environ.get("KB_HYPOTHESIS_EXAMPLES", "150")), suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(ALL_PATHS), st.one_of(st.just("drop"), REPLACEMENTS)), min_size=1, max_size=6))
+@settings(max_examples=int(__import__("os").environ.get("KB_HYPOTHESIS_EXAMPLES", "150")),
+          suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(ALL_PATHS), st.one_of(st.just("drop"), REPLACEMENTS)),
+                min_size=1, max_size=6))
 def test_mutated_studies_parse_or_raise_parse_error(mutations):
     doc = copy.deepcopy(BASE)
     for path, replacement in mutations:

@@ -328,7 +328,8 @@ async def test_markup_in_harvested_text_is_escaped(fixture_kb, tmp_path):
     add_markup_article(sqlite_utils.Database(path))
     datasette = datasette_for(path)
     escaped = MARKUP.replace("<", "&lt;").replace(">", "&gt;")
-    for page_path in (f"/{DATABASE}/articles/{tilde_encode(MARKUP_ARTICLE)}", f"/{DATABASE}/articles?_search=markupword",
+    for page_path in (f"/{DATABASE}/articles/{tilde_encode(MARKUP_ARTICLE)}",
+                      f"/{DATABASE}/articles?_search=markupword",
                       f"/{DATABASE}/results?subject={MARKUP_ARTICLE}"):
         page = (await get_ok(datasette, page_path)).text
         assert escaped in page and MARKUP not in page and "<b>bold</b>" not in page

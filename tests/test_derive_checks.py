@@ -23,7 +23,8 @@ SEED = "pmid:32009091"
 def kb(tmp_path_factory):
     path = tmp_path_factory.mktemp("kb") / "kb.db"
     result = CliRunner().invoke(cli, ["import", *map(str, SEED_FILES),
-                                      str(fixture_path("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")),
+                                      str(fixture_path(
+                                          "ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")),
                                       "--db", str(path)])
     assert result.exit_code == 0, result.output
     return path
@@ -62,12 +63,14 @@ def test_seed_statistics_each_have_a_check_with_a_sentence(kb):
     checks = {c["kind"]: c for c in db["checks"].rows_where("subject = ?", [SEED])}
     one_sample = checks["p_from_mean_sd"]
     assert one_sample["verdict"] == "inconsistent" and one_sample["decision_error"] == 0
-    assert one_sample["detail"].startswith("Reported p = 0.0003 is not reproduced: a one-sample t-test of 59.6% ± 8.3% (n = 5)")
+    assert one_sample["detail"].startswith("Reported p = 0.0003 is not reproduced: "
+                                           "a one-sample t-test of 59.6% ± 8.3% (n = 5)")
     assert "null value" in one_sample["detail"] and "signed-rank" in one_sample["detail"]
     results = {r["id"] for r in db["results"].rows_where("subject = ?", [SEED])}
     assert set(json.loads(one_sample["uses"])) <= results and len(json.loads(one_sample["uses"])) == 2
     change = checks["relative_change"]
-    assert change["verdict"] == "not_checkable" and "60.5%" in change["detail"] and "0.90 percentage points" in change["detail"]
+    assert (change["verdict"] == "not_checkable" and "60.5%" in change["detail"]
+            and "0.90 percentage points" in change["detail"])
 
 
 def test_registry_analyses_recognise_one_sided_p_values(kb):
@@ -144,7 +147,8 @@ def test_registry_against_article_with_a_labelled_stand_in_record(tmp_path):
     stand_in = tmp_path / "stand_in.json"
     stand_in.write_text(json.dumps(doc))
     db_path = tmp_path / "kb.db"
-    assert CliRunner().invoke(cli, ["import", str(stand_in), *map(str, SEED_FILES), "--db", str(db_path)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["import", str(stand_in), *map(str, SEED_FILES),
+                                    "--db", str(db_path)]).exit_code == 0
     db = open_db(str(db_path))
     checks = {}
     for c in db["checks"].rows_where("subject = 'NCT02193698'"):
@@ -157,7 +161,8 @@ def test_registry_against_article_with_a_labelled_stand_in_record(tmp_path):
     assert len(checks["endpoint_added"]) == 2
     assert checks["regimen"][0]["verdict"] == "inconsistent" and "lenalidomide" in checks["regimen"][0]["detail"]
     assert checks["enrollment_period"][0]["verdict"] in ("consistent", "inconsistent")
-    assert "July 2014" in checks["enrollment_period"][0]["detail"] or "2014-07" in checks["enrollment_period"][0]["inputs"]
+    assert ("July 2014" in checks["enrollment_period"][0]["detail"]
+            or "2014-07" in checks["enrollment_period"][0]["inputs"])
     assert checks["results_posted"][0]["verdict"] == "not_checkable"
 
 
@@ -165,8 +170,8 @@ def test_check_stats_and_check_text_from_the_command_line():
     runner = CliRunner()
     out = runner.invoke(cli, ["check", "stats", "--mean", "59.6", "--pm", "8.3", "--n", "5", "--p", "0.0003"])
     assert out.exit_code == 0 and out.output.startswith("inconsistent: Reported p = 0.0003 is not reproduced")
-    ratio = runner.invoke(cli, ["check", "stats", "--ratio", "1.09", "--lower", "0.72", "--upper", "1.63", "--p", "0.655",
-                                "--one-sided-stated", "--json"])
+    ratio = runner.invoke(cli, ["check", "stats", "--ratio", "1.09", "--lower", "0.72", "--upper", "1.63",
+                                "--p", "0.655", "--one-sided-stated", "--json"])
     verdict = json.loads(ratio.output)[0]
     assert verdict["verdict"] == "consistent" and any("one-sided" in m for m in verdict["methods_fit"])
     grim = runner.invoke(cli, ["check", "stats", "--percent", "76.5", "--n", "34", "--k", "26"])
@@ -183,7 +188,8 @@ def test_extract_commands_print_json():
     out = CliRunner().invoke(cli, ["extract", "regimen", "dexamethasone 20 mg once a week for six 28-day cycles"])
     rows = json.loads(out.output)
     assert rows[0]["drug"] == "dexamethasone" and rows[0]["drug_course_total"] == 480
-    stats = json.loads(CliRunner().invoke(cli, ["extract", "stats", "-"], input="HR 0.54 (95% CI 0.32-0.92; P=0.01)").output)
+    stats = json.loads(CliRunner().invoke(cli, ["extract", "stats", "-"],
+                                          input="HR 0.54 (95% CI 0.32-0.92; P=0.01)").output)
     assert stats[0]["statistic"] == "hazard_ratio" and stats[0]["lower"] == "0.32"
 
 

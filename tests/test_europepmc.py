@@ -37,7 +37,8 @@ def test_core_result_identifiers_abstract_orcid_and_full_text():
     assert record["fields"]["full_text_url"] == "https://europepmc.org/articles/PMC12120539"
     assert record["fields"]["journal_iso"] == "Health Promot J Austr" and record["fields"]["volume"] == "36"
     assert record["authors"][1]["orcid"] == "0000-0001-6913-0549"
-    assert record["fields"]["keywords"][0] == "Chinese" and record["fields"]["mesh"][1]["qualifiers"][0]["name"] == "diagnosis"
+    assert (record["fields"]["keywords"][0] == "Chinese"
+            and record["fields"]["mesh"][1]["qualifiers"][0]["name"] == "diagnosis")
 
 
 def test_subscription_only_article_has_no_free_full_text():

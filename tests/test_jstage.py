@@ -110,4 +110,5 @@ def test_webapi_search_by_title(server):
     server.route("/jstage_api", Reply(200, ATOM, {"Content-Type": "application/atom+xml"}))
     jstage.search(DOI, "Lenalidomide Treatment for Thalidomide-refractory POEMS Syndrome.")
     params = server.requests[0][1]
-    assert params["service"] == ["3"] and params["article"] == ["Lenalidomide Treatment for Thalidomide-refractory POEMS Syndrome"]
+    assert (params["service"] == ["3"]
+            and params["article"] == ["Lenalidomide Treatment for Thalidomide-refractory POEMS Syndrome"])

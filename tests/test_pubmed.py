@@ -34,8 +34,10 @@ def test_metric_trial_fields():
     assert record["ids"] == {"pmid": "22663011", "doi": "10.1056/nejmoa1203421", "pmcid": None}
     fields = record["fields"]
     assert fields["title"] == "Improved survival with MEK inhibition in BRAF-mutated melanoma."
-    assert (fields["journal_iso"], fields["issn"], fields["volume"], fields["issue"]) == ("N Engl J Med", "1533-4406", "367", "2")
-    assert (fields["pages"], fields["pub_date"], fields["epub_date"], fields["year"]) == ("107-114", "2012-07-12", "2012-06-04", 2012)
+    assert ((fields["journal_iso"], fields["issn"], fields["volume"], fields["issue"])
+            == ("N Engl J Med", "1533-4406", "367", "2"))
+    assert ((fields["pages"], fields["pub_date"], fields["epub_date"], fields["year"])
+            == ("107-114", "2012-07-12", "2012-06-04", 2012))
     assert "Randomized Controlled Trial" in fields["publication_types"] and fields["language"] == "eng"
     melanoma = next(m for m in fields["mesh"] if m["descriptor"] == "Melanoma")
     assert [q["name"] for q in melanoma["qualifiers"]] == ["drug therapy", "genetics", "mortality"]

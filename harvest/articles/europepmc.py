@@ -70,7 +70,8 @@ def parse(body: bytes | str, key: str = "search") -> list[ArticleRecord]:
 def _record(result: dict, path: str) -> ArticleRecord:
     info, journal = obj(result.get("journalInfo")), obj(obj(result.get("journalInfo")).get("journal"))
     pub_date = date_from_text(as_text(info.get("printPublicationDate"))) or iso_date(
-        as_text(info.get("yearOfPublication")) or as_text(result.get("pubYear")), as_text(info.get("monthOfPublication")))
+        as_text(info.get("yearOfPublication")) or as_text(result.get("pubYear")),
+        as_text(info.get("monthOfPublication")))
     texts = [obj(u) for _, u in items(obj(result.get("fullTextUrlList")).get("fullTextUrl"))]
     free = [u for u in texts if u.get("availabilityCode") in FREE]
     open_access = as_text(result.get("isOpenAccess"))
@@ -99,7 +100,8 @@ def _record(result: dict, path: str) -> ArticleRecord:
             "open_access": {"Y": 1, "N": 0}.get(open_access),
             "full_text_url": as_text((free or [{}])[0].get("url")),
         },
-        "sections": [{**s, "path": f"{path}.abstractText"} for s in abstract_sections(as_text(result.get("abstractText")))],
+        "sections": [{**s, "path": f"{path}.abstractText"}
+                     for s in abstract_sections(as_text(result.get("abstractText")))],
         "authors": [_author(a, f"{path}.authorList.author[{i}]")
                     for i, a in items(obj(result.get("authorList")).get("author"))],
         "trials": [],

@@ -84,7 +84,8 @@ def parse_page(body: bytes | str, key: str = "page") -> list[ArticleRecord]:
     if doi is None and "citation_doi" not in missing:
         missing.append("a valid citation_doi")
     if missing:
-        raise ParseError(PAGE.name, key, f"page lacks {', '.join(missing)} (not an article page, or the layout changed)")
+        raise ParseError(PAGE.name, key,
+                         f"page lacks {', '.join(missing)} (not an article page, or the layout changed)")
     pub_date = date_from_text(_meta(metas, "citation_publication_date") or _meta(metas, "citation_date"))
     return [{
         "source": PAGE.name,

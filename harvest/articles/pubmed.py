@@ -108,10 +108,12 @@ def _record(article, index: int, key: str) -> ArticleRecord:
             "year": int(pub_date[:4]) if pub_date else None,
             "epub_date": _date(epub),
             "language": ", ".join(filter(None, (element_text(e) for e in art.findall("Language")))) or None,
-            "publication_types": [t for t in (element_text(e) for e in art.findall("PublicationTypeList/PublicationType")) if t],
+            "publication_types": [t for t in (element_text(e)
+                                              for e in art.findall("PublicationTypeList/PublicationType")) if t],
             "mesh": [_mesh(heading) for heading in citation.findall("MeshHeadingList/MeshHeading")],
             "keywords": [k for k in (element_text(e) for e in citation.findall("KeywordList/Keyword")) if k],
-            "accessions": [{"databank": d["databank"], "accession": d["accession"]} for d in databanks if d["accession"]],
+            "accessions": [{"databank": d["databank"], "accession": d["accession"]}
+                           for d in databanks if d["accession"]],
         },
         "sections": [
             {"label": squash(text.get("Label")), "category": squash(text.get("NlmCategory")),
@@ -136,7 +138,8 @@ def _date(element) -> str | None:
     medline = child_text(element, "MedlineDate")
     if medline:
         return iso_date(medline[:4])
-    return iso_date(child_text(element, "Year"), child_text(element, "Month") or child_text(element, "Season"), child_text(element, "Day"))
+    return iso_date(child_text(element, "Year"), child_text(element, "Month") or child_text(element, "Season"),
+                    child_text(element, "Day"))
 
 
 def _mesh(heading) -> dict:

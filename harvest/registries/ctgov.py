@@ -248,8 +248,8 @@ def _locations(nct: str, p: dict) -> list[dict]:
     base = "protocolSection.contactsLocationsModule.locations"
     return [
         {"nct_id": nct, "position": i, "facility": as_text(loc.get("facility")), "city": as_text(loc.get("city")),
-         "state": as_text(loc.get("state")), "country": as_text(loc.get("country")), "status": as_text(loc.get("status")),
-         "path": f"{base}[{i}]"}
+         "state": as_text(loc.get("state")), "country": as_text(loc.get("country")),
+         "status": as_text(loc.get("status")), "path": f"{base}[{i}]"}
         for i, loc in items(obj(p.get("contactsLocationsModule")).get("locations"))
     ]
 
@@ -345,7 +345,8 @@ def _baseline(nct: str, results: dict) -> list[dict]:
         for j, cls in items(measure.get("classes")):
             for k, cat in items(cls.get("categories")):
                 for m, meas in items(cat.get("measurements")):
-                    path = f"resultsSection.baselineCharacteristicsModule.measures[{i}].classes[{j}].categories[{k}].measurements[{m}]"
+                    path = (f"resultsSection.baselineCharacteristicsModule.measures[{i}]"
+                            f".classes[{j}].categories[{k}].measurements[{m}]")
                     group_id = str(meas.get("groupId"))
                     rows.append({
                         "nct_id": nct, **about, "class": as_text(cls.get("title")),
@@ -382,14 +383,16 @@ def _participant_flow(nct: str, results: dict) -> list[dict]:
     groups = _group_titles(module.get("groups"))
     rows = []
     for i, period in items(module.get("periods")):
-        for kind, field, inner in (("milestone", "milestones", "achievements"), ("drop_withdraw", "dropWithdraws", "reasons")):
+        for kind, field, inner in (("milestone", "milestones", "achievements"),
+                                   ("drop_withdraw", "dropWithdraws", "reasons")):
             for j, item in items(period.get(field)):
                 for k, count in items(item.get(inner)):
                     path = f"resultsSection.participantFlowModule.periods[{i}].{field}[{j}].{inner}[{k}]"
                     group_id = str(count.get("groupId"))
                     rows.append({
                         "nct_id": nct, "period": as_text(period.get("title")), "kind": kind,
-                        "type": as_text(item.get("type")), "group_id": group_id, "group": groups.get(group_id) or group_id,
+                        "type": as_text(item.get("type")), "group_id": group_id,
+                        "group": groups.get(group_id) or group_id,
                         "count": as_text(count.get("numSubjects")), "path": path,
                     })
     return rows

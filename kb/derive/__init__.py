@@ -52,11 +52,13 @@ def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=(), every_trial:
         docs = [documents.Document(None, trial_rows(db, nct), {"regimen": {"subject": nct, "source": "registry"}})
                 for nct in sorted(nct_ids)]
         docs += [documents.Document(None, article_rows(db, db["articles"].get(aid)),
-                                {t: {"subject": aid, "source": "publication"} for t in ("regimen", "endpoints", "results")})
+                                    {t: {"subject": aid, "source": "publication"}
+                                     for t in ("regimen", "endpoints", "results")})
                  for aid in sorted(article_ids)]
         documents.save(db, docs)
         refresh_endpoint_comparison(db, None if every_trial else linked)
-        documents.save(db, [documents.Document(None, {"checks": check_rows(db, subject)}, {"checks": {"subject": subject}})
+        documents.save(db, [documents.Document(None, {"checks": check_rows(db, subject)},
+                                               {"checks": {"subject": subject}})
                         for subject in sorted(nct_ids) + sorted(article_ids)])
 
 

@@ -50,8 +50,8 @@ def statistics_checks(rows: list[dict], text: str) -> list[tuple[Verdict, list[s
         n = row["n"] or (total["value_num"] if total else None)
         uses = [row["id"]] + ([total["id"]] if total and not row["n"] else [])
         if row["statistic"] == "mean" and row["p_text"] and row["dispersion"] and not row["role"]:
-            found.append((p_one_sample(_as_written(row, "value"), _as_written(row, "dispersion"), _int(n), row["p_text"],
-                                          dispersion_type=row["dispersion_type"] or "pm"), uses))
+            found.append((p_one_sample(_as_written(row, "value"), _as_written(row, "dispersion"), _int(n),
+                                          row["p_text"], dispersion_type=row["dispersion_type"] or "pm"), uses))
         elif row["statistic"] in ("hazard_ratio", "odds_ratio", "risk_ratio") and row["p_text"]:
             found.append((p_from_ratio_ci(row["value"], row["lower"], row["upper"], row["p_text"],
                                              level=row["ci_pct"] or "95", measure=row["statistic"].replace("_", " ")),

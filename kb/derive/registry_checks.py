@@ -20,7 +20,8 @@ DIFFERENCE = re.compile(r"difference", re.IGNORECASE)
 def trial_checks(db: sqlite_utils.Database, nct: str) -> list[tuple[Verdict, list[str]]]:
     trial = db["trials"].get(nct)
     found = []
-    for row in db["results"].rows_where("subject = ? and source = 'registry' and kind = 'analysis' and p_text is not null",
+    for row in db["results"].rows_where("subject = ? and source = 'registry' and kind = 'analysis' "
+                                        "and p_text is not null",
                                         [nct], order_by="id"):
         args = (row["value"], row["lower"], row["upper"], row["p_text"])
         level = row["ci_pct"] or "95"

@@ -75,7 +75,8 @@ def trial_rows(db: sqlite_utils.Database, nct_id: str) -> dict[str, list[dict]]:
             if known is None or _filled(row) > _filled(known[0]):
                 kept[schedule] = (row, f"{nct_id}/registry/regimen/{path}/{k}", path)
     return {"regimen": [_columns("regimen", {**row, "id": row_id, "path": path, "subject": nct_id, "source": "registry",
-                                             "snapshot_id": trial["snapshot_id"]}) for row, row_id, path in kept.values()]}
+                                             "snapshot_id": trial["snapshot_id"]})
+                        for row, row_id, path in kept.values()]}
 
 
 def _filled(row: dict) -> int:

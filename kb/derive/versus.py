@@ -85,7 +85,8 @@ def _endpoints(db: sqlite_utils.Database, trial: dict, aid: str) -> list[tuple[V
     for reg in registry:
         pub = by_match.get(reg["id"])
         inputs = {"article": aid, "registry": reg["measure"], "registry_time_frame": reg["time_frame"],
-                  "publication": pub["measure"] if pub else None, "publication_time_frame": pub["time_frame"] if pub else None}
+                  "publication": pub["measure"] if pub else None,
+                  "publication_time_frame": pub["time_frame"] if pub else None}
         name = f"registered {reg['kind']} endpoint \"{reg['measure']}\""
         if pub is None:
             if reg["kind"] == "primary" or mentions_secondary:
@@ -157,7 +158,8 @@ def _regimen(db: sqlite_utils.Database, trial: dict, aid: str) -> tuple[Verdict,
 
 
 def _results_posted(trial: dict, aid: str) -> tuple[Verdict, list[str]]:
-    inputs = {"article": aid, "has_results": trial["has_results"], "results_first_posted": trial["results_first_posted"],
+    inputs = {"article": aid, "has_results": trial["has_results"],
+              "results_first_posted": trial["results_first_posted"],
               "primary_completion_date": trial["primary_completion_date"]}
     if trial["has_results"]:
         return make_verdict("results_posted", inputs, "", {}, ["posted"],
@@ -222,7 +224,8 @@ def _shared_numbers(db: sqlite_utils.Database, nct: str, published: list[dict]) 
         inputs = {"publication": pub["value"], "unit": pub["unit"], "measure": pub["measure"]}
         if agree:
             reg = agree[0]
-            found.append((make_verdict("shared_number", {**inputs, "registry": reg["value"]}, pub["value"], {}, [reg["id"]],
+            found.append((make_verdict("shared_number", {**inputs, "registry": reg["value"]}, pub["value"], {},
+                                       [reg["id"]],
                           f"The article's {shown} ({pub['measure'] or 'unnamed measure'}) matches the registry's "
                           f"{_registry_value(reg, pub['unit'])} for \"{reg['measure']}\".",
                           verdict=CONSISTENT), [pub["id"], reg["id"]]))

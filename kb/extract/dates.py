@@ -7,7 +7,8 @@ import re
 from harvest.parsing import MONTHS
 
 _MONTH = r"(?P<{0}m>(?i:" + "|".join(m + r"[a-z]*\.?" for m in MONTHS) + r"))\s+(?P<{0}y>(?:19|20)\d\d)"
-PERIOD = re.compile(r"\b(?i:between|from)\s+" + _MONTH.format("a") + r"\s+(?i:and|to|through|until)\s+" + _MONTH.format("b"))
+PERIOD = re.compile(r"\b(?i:between|from)\s+" + _MONTH.format("a")
+                    + r"\s+(?i:and|to|through|until)\s+" + _MONTH.format("b"))
 
 
 def _month(name: str) -> int:

@@ -10,7 +10,8 @@ re-running gives the same database.
 
 Precedence: for every bibliographic field, the abstract and author names, the first source in
 `harvest.sources.ARTICLE_SOURCES` that gives a value wins (PubMed > Crossref > J-STAGE > J-STAGE WebAPI > Europe PMC
-> CiNii Research); identifiers come from whichever source knows them (`other_ids`: the union, by precedence); `articles.field_sources` says where each value came from. When sources give different values for a
+> CiNii Research); identifiers come from whichever source knows them (`other_ids`: the union, by precedence);
+`articles.field_sources` says where each value came from. When sources give different values for a
 field of COMPARED, for the abstract's wording, the author count or an identifier, every source's value is kept in
 `article_disagreements` (comparison ignores whitespace and a title's final period, not letter case).
 
@@ -78,7 +79,8 @@ def _rank(found: Found) -> int:
 
 def parse_response(fetched: http.Fetched) -> list[Found]:
     """The records in one response, by the parser of its source (ParseError if it is not what the source sends)."""
-    return [Found(fetched, record) for record in sources.article_source(fetched.source).parse(fetched.body, fetched.key)]
+    return [Found(fetched, record)
+            for record in sources.article_source(fetched.source).parse(fetched.body, fetched.key)]
 
 
 def article_documents(fetched_list: list[http.Fetched]) -> list[documents.Document]:
@@ -309,8 +311,8 @@ def _author_rows(aid: str, merged: list[dict]) -> dict[str, list[dict]]:
         key = base if counts[base] == 1 else f"{base}~{counts[base]}"  # two authors of one article, one name key
         rows["authors"].append({
             "author_id": key, "family": author["family"], "given": author["given"], "initials": author["initials"],
-            "display_name": names.display_name(author), "orcid": author["orcid"], "collective": int(author["collective"]),
-            "identifiers": _json(author.get("identifiers")),
+            "display_name": names.display_name(author), "orcid": author["orcid"],
+            "collective": int(author["collective"]), "identifiers": _json(author.get("identifiers")),
         })
         rows["article_authors"].append({"article_id": aid, "author_id": key, "position": position,
                                         "sources": _json(author["sources"])})

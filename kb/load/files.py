@@ -44,7 +44,8 @@ def iter_json_array(stream, name: str) -> Iterator[tuple[str, object, int]]:
                 value, end = _decoder.raw_decode(buffer, position)
             except ValueError:
                 if not chunk:
-                    raise ParseError(SOURCE.name, name, f"malformed or truncated JSON near character {offset + position}") from None
+                    raise ParseError(SOURCE.name, name,
+                                     f"malformed or truncated JSON near character {offset + position}") from None
                 break
             yield buffer[position:end], value, offset + end
             position = end
