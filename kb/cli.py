@@ -77,7 +77,7 @@ def cli(db_path):
 def build(ncts, pmids, dois, offline, db_path):
     """Harvest registry records and articles, then extract and check (default: NCT02193698 and PMID 32009091).
 
-    Example: kb build --nct NCT00791778 --pmid 23591401 --db kb.db
+    Example: kb build --nct NCT01245062 --pmid 22663011 --db kb.db
     """
     if offline:
         files = ", ".join(sorted(p.name for p in OFFLINE_DIR.iterdir() if p.suffix != ".md"))
