@@ -130,7 +130,7 @@ def harvest_article(db: sqlite_utils.Database, pmid: str | None = None, doi: str
         raise error("article", label, "no source gave it (" + "; ".join(
             f"{name}: {exc.kind}: {exc.reason}" for name, exc in failed.items()) + ")")
     docs = articles.merge(found, kept)
-    articles.save(db, [docs])
+    articles.save_articles(db, [docs])
     return {"article_id": docs[0].rows["articles"][0]["article_id"],
             "sources_ok": list(dict.fromkeys(f.source for f in found)),
             "sources_failed": {name: str(exc) for name, exc in failed.items()}}
@@ -214,7 +214,7 @@ def import_article_files(db: sqlite_utils.Database, paths: list[Path]) -> list[s
     not parse raises ParseError, saving nothing."""
     responses = [r for r in map(files.article_response, files.expand_paths([Path(p) for p in paths])) if r]
     found = articles.articles_in(responses)
-    articles.save(db, found)
+    articles.save_articles(db, found)
     return [docs[0].rows["articles"][0]["article_id"] for docs in found]
 
 

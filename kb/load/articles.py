@@ -326,7 +326,7 @@ def _author_rows(aid: str, merged: list[dict]) -> dict[str, list[dict]]:
 # --- store -----------------------------------------------------------------------------------------------------------
 
 
-def save(db: sqlite_utils.Database, articles: list[list[documents.Document]]) -> None:
+def save_articles(db: sqlite_utils.Database, articles: list[list[documents.Document]]) -> None:
     """Store the articles (each a list of documents from `merge`) in one transaction, skipping every article whose
     rows and responses the KB already holds, so that re-running leaves the database exactly as it was."""
     documents.save(db, [doc for docs in articles if not _holds(db, docs) for doc in docs])

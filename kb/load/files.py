@@ -16,6 +16,7 @@ from pathlib import Path
 from harvest import sources
 from harvest.errors import ParseError
 from harvest.http import Fetched
+from harvest.parsing import decode_json
 from harvest.registries.ctgov import SOURCE, study_nct_id
 
 CHUNK = 1 << 20
@@ -70,10 +71,7 @@ def file_mtime(path: Path) -> str:
 def study_response(raw: bytes, url: str, fetched_at: str, where: str, doc=None) -> tuple[Fetched, dict]:
     """A file-backed 'response' for one study, keyed by its NCT ID, and the decoded study (`doc` if the caller has
     decoded `raw` already); ParseError if the bytes are not a study."""
-    try:
-        doc = json.loads(raw) if doc is None else doc
-    except ValueError as exc:
-        raise ParseError(SOURCE.name, where, f"not valid JSON ({exc})") from None
+    doc = decode_json(raw, SOURCE.name, where) if doc is None else doc
     nct = study_nct_id(doc)
     if not nct:
         raise ParseError(SOURCE.name, where, "JSON is not a ClinicalTrials.gov study")
