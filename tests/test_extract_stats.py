@@ -13,7 +13,7 @@ from kb.extract.stats import ROW_KEYS, extract_stats
 
 from .conftest import fixture_path
 
-# Results of the default article (PMID 32009091, Intern Med 2020; abstract as on its CiNii page, seed/ of DESIGN.md).
+# Results of the default article (PMID 32009091, Intern Med 2020; abstract as on its CiNii page, the project's seed).
 SEED_RESULTS = (
     "Between July 2014 and December 2015, five men were enrolled. All patients had been refractory to thalidomide "
     "plus dexamethasone for more than 24 weeks. The mean rate of reduction in the serum VEGF level at 24 weeks was "

@@ -16,12 +16,11 @@ from harvest.registries import ctgov
 from kb.numbers import P_DOMAIN, Reported
 from kb.store import documents, history
 from kb.store.identity import article_id
+from kb.store.schema import STUDY_TABLES
 
-# Tables whose rows a study document owns entirely, by NCT ID, and the StudyRecord part each is made of.
-OWNED = {"conditions": "conditions", "keywords": "keywords", "arms": "arms", "interventions": "interventions",
-         "arm_interventions": "arm_interventions", "locations": "locations", "trial_references": "references",
-         "baseline_measurements": "baseline", "adverse_events": "adverse_events",
-         "participant_flow": "participant_flow"}
+# The tables a study document owns entirely, by NCT ID, and the StudyRecord part each is made of.
+OWNED = {table: {"trial_references": "references", "baseline_measurements": "baseline"}.get(table, table)
+         for table in STUDY_TABLES}
 WITH_ID = ("baseline_measurements", "adverse_events", "participant_flow")  # rows keyed by `<NCT>/<path>`
 
 

@@ -171,6 +171,10 @@ FTS = {
     "endpoints": ["measure", "description"],
 }
 
+# Tables whose rows belong to one registry record, by its NCT ID (a study document replaces them whole).
+STUDY_TABLES = ("conditions", "keywords", "arms", "interventions", "arm_interventions", "locations", "trial_references",
+                "baseline_measurements", "adverse_events", "participant_flow")
+
 # Foreign keys (column, other table, other column), declared on new tables so that Datasette links each id to its row
 # and shows its label; SQLite does not enforce them (PRAGMA foreign_keys stays off), so load order does not matter.
 _SNAPSHOT, _TRIAL, _ARTICLE = ("snapshot_id", "snapshots", "id"), ("nct_id", "trials", "nct_id"), \
@@ -178,8 +182,7 @@ _SNAPSHOT, _TRIAL, _ARTICLE = ("snapshot_id", "snapshots", "id"), ("nct_id", "tr
 FOREIGN_KEYS: dict[str, list[tuple[str, str, str]]] = {
     "trials": [_SNAPSHOT, ("alias_of", "trials", "nct_id")],
     "trial_versions": [_TRIAL, _SNAPSHOT],
-    **{name: [_TRIAL] for name in ("conditions", "keywords", "arms", "interventions", "arm_interventions", "locations",
-                                   "trial_references", "baseline_measurements", "adverse_events", "participant_flow")},
+    **{name: [_TRIAL] for name in STUDY_TABLES},
     "endpoints": [_SNAPSHOT, ("matched_to", "endpoints", "id")],
     "results": [_SNAPSHOT],
     "regimen": [_SNAPSHOT],
