@@ -134,7 +134,8 @@ def _checks_line(db):
 
     verdicts = verdict_counts(db)
     click.echo(f"{sum(verdicts.values())} checks in the KB: "
-               + ", ".join(f"{verdicts.get(v, 0)} {v}" for v in ("consistent", "inconsistent", "not_checkable"))
+               + ", ".join(f"{verdicts.get(v, 0)} {v}" for v in ("consistent", "inconsistent",
+                                                                    "consistent_if_truncated", "not_checkable"))
                + " (the `inconsistencies` query in `kb serve` lists those not consistent)")
 
 
@@ -223,16 +224,26 @@ def check_stats(mean, sd, se, pm, n, mean2, sd2, se2, pm2, n2, p, ratio, lower, 
 @click.argument("text")
 @click.option("--json", "as_json", is_flag=True, help="Print verdict, method and recomputed range of each check.")
 def check_text(text, as_json):
-    """Extract every statistic from a passage (or '-' for standard input) and check what can be checked.
+    """Extract every statistic from a passage (or '-' for standard input) and check what can be checked; when no
+    check gives a verdict, print each number found and why it could not be checked.
 
     Example: echo "The mean was 59.6%±8.3% (p=0.0003) in five men." | kb check text -
     """
-    from kb.derive.abstract_checks import statistics_checks
+    from kb.derive.abstract_checks import statistics_checks, unchecked
     from kb.extract.stats import extract_stats
 
     text = read_text(text)
     rows = [{**row, "id": f"number {i + 1}"} for i, row in enumerate(extract_stats(text))]
-    _print_verdicts([verdict for verdict, _ in statistics_checks(rows, text)], as_json)
+    found = statistics_checks(rows, text)
+    verdicts = [verdict for verdict, _ in found if verdict["verdict"] != "not_checkable" or as_json]
+    if verdicts or as_json:
+        _print_verdicts([verdict for verdict, _ in found], as_json)
+        return
+    if not rows:
+        click.echo("No reported number found in the text.")
+    for row, reason in unchecked(rows, found):
+        written = text[row["span_start"]:row["span_end"]]
+        click.echo(f"not checked: {written!r} ({row['statistic']}): {reason}")
 
 
 @cli.group()

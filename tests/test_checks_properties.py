@@ -87,6 +87,29 @@ def test_every_whole_count_is_a_consistent_percentage(n, k, places):
     assert f"{k} of {n}" in percent_of_count(f"{100 * k / n:.{places}f}", n, k)["methods_fit"]
 
 
+def truncated(numerator, denominator, places):
+    """numerator/denominator cut (towards zero) to `places` decimals, in integer arithmetic."""
+    digits = abs(numerator) * 10 ** places // denominator
+    sign = "-" if numerator < 0 else ""
+    return f"{sign}{digits // 10 ** places}" + (f".{digits % 10 ** places:0{places}d}" if places else "")
+
+
+@given(st.integers(1, 400), st.integers(0, 400), st.integers(0, 2))
+def test_a_truncated_percentage_is_never_inconsistent(n, k, places):
+    k = k % (n + 1)
+    written = f"{truncated(100 * k, n, places)}%"
+    v = percent_of_count(written, n)
+    assert v["verdict"] in ("consistent", "consistent_if_truncated"), v["detail"]
+    fit = percent_of_count(written, n, k)
+    assert fit["verdict"] in ("consistent", "consistent_if_truncated")
+    assert {f"{k} of {n}", f"{k} of {n} (truncated)"} & set(fit["methods_fit"]), fit["detail"]
+
+
+@given(st.integers(1, 200), st.integers(-2000, 2000), st.integers(1, 3))
+def test_a_truncated_mean_is_never_grim_inconsistent(n, total, places):
+    assert grim_mean(truncated(total, n, places), n)["verdict"] in ("consistent", "consistent_if_truncated")
+
+
 @given(st.integers(1, 200), st.integers(-2000, 2000))
 def test_every_whole_sum_gives_a_grim_consistent_mean(n, total):
     assert grim_mean(f"{total / n:.2f}", n)["verdict"] == "consistent"

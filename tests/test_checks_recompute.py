@@ -331,6 +331,34 @@ def test_rounding_ties_count_either_way():
     assert percent_of_count("13%", 8)["verdict"] == "consistent"
 
 
+def test_percent_reproduced_only_by_truncation_is_its_own_verdict():
+    v = percent_of_count("23%", 17)  # 4/17 = 23.53%: truncated "23%", rounded "24%"
+    assert v["verdict"] == "consistent_if_truncated" and v["methods_fit"] == ["4 of 17 (truncated)"]
+    assert v["decision_error"] is None and v["recomputed"] == {"4 of 17 (truncated)": [400 / 17, 400 / 17]}
+    assert v["detail"] == ("Reported 23% of 17 is reproduced only if the author truncated instead of rounding: "
+                           "4 of 17 is 23.5%, which truncation gives as 23% but rounding gives as 24%.")
+    assert percent_of_count("23%", 17, 4)["verdict"] == "consistent_if_truncated"
+    assert percent_of_count("23%", 17, 5)["verdict"] == "inconsistent"
+    two_thirds = percent_of_count("66%", 3)
+    assert two_thirds["verdict"] == "consistent_if_truncated" and "2 of 3 is 66.7%" in two_thirds["detail"]
+    assert percent_of_count("66.6%", 3, 2)["methods_fit"] == ["2 of 3 (truncated)"]
+    assert percent_of_count("67%", 3)["verdict"] == "consistent"  # rounded, as usual
+    # 38/160 = 23.75% truncates to 23%; rounded, 36 and 37 of 160 give 23%
+    assert percent_of_count("23%", 160, 38)["detail"].endswith(
+        "38 of 160 is 23.8%, which truncation gives as 23% but rounding gives as 24%; rounded, 36 of 160 (22.5%) "
+        "or 37 of 160 (23.1%) would give it.")
+
+
+def test_grim_mean_reproduced_only_by_truncation():
+    v = grim_mean("5.17", 28)  # 145/28 = 5.1786
+    assert v["verdict"] == "consistent_if_truncated" and v["methods_fit"] == ["sum 145 of 28 (truncated)"]
+    assert v["detail"] == ("A mean of 5.17 over 28 whole-number values is reproduced only if the author truncated "
+                           "instead of rounding: 145/28 = 5.179, which truncation gives as 5.17 but rounding gives "
+                           "as 5.18.")
+    assert grim_mean("-5.17", 28)["methods_fit"] == ["sum -145 of 28 (truncated)"]  # truncated towards zero
+    assert grim_mean("5.19", 28)["verdict"] == "inconsistent"  # neither rounding nor truncation
+
+
 def test_grim_mean():
     v = grim_mean("5.19", 28)
     assert v["verdict"] == "inconsistent" and v["decision_error"] is None

@@ -100,12 +100,24 @@ def derived(tmp_path_factory):
     return db
 
 
-# SYNTHETIC: sentences written for this test (no source's response), one per path of derive that the recorded data
-# do not reach: an APA test statistic, a count with its percentage of a stated n, a before/after pair with its p,
-# and a median that NCT00791778's registry results report too (progression-free survival 386 days = 12.7 months).
+# Sentences of real abstracts of the audit corpus (benchmarks/audit_corpus, PubMedQA; PMID given), and SYNTHETIC
+# sentences written for this test where no real one reaches a path of derive: an APA test statistic (none in the
+# corpus), a before/after pair with its p, and a median that NCT00791778's registry results report too (386 days).
 ABSTRACTS = [
+    # PMID 14978612: counts with their percentages of a stated n
+    "In 8 of 46 cases (17 percent), management was altered because of the position emission tomography scan "
+    "findings, including 6 cases (13 percent) in which surgery was cancelled.",
+    # PMID 21880023: two groups' shares with counts and denominators, and a p
+    "RESULTS: Fourteen of 379 (3.7%) women in the intervention group and 17 of 340 (5.0%) in the control group had "
+    "an EPDS score of ≥10 (p=0.46).",
+    # PMID 24809662: two groups' means compared with a p (each group's n not stated)
+    "Our primary outcome, OAB-q SS change score, showed no significant differences between cohorts (30 ± 26 "
+    "MUS-only vs 25 ± 25 MUS + AA, p = 0.20), indicating similar improvements in OAB symptoms.",
+    # PMID 25982163: odds ratios with their confidence intervals
+    "After multivariate analysis, age ≥55 years was the only predictor for perforation [odds ratio (OR) = 3.65; 95% "
+    "confidence interval (CI), 1.54-8.68].",
+    # SYNTHETIC
     "The effect was significant, t(28) = 2.20, p = .03.",
-    "Of the 60 patients, 12 (20%) had a complete response.",
     "The mean HbA1c decreased from 8.1 ± 1.2% to 7.2 ± 1.0% (p < 0.001) in 40 patients.",
     "Median progression-free survival was 12.7 months with sorafenib.",
 ]

@@ -97,10 +97,11 @@ def test_threshold_amounts_are_not_doses():
 def test_metric_methods_shared_interval_and_route_before_drug():
     tree = etree.parse(str(fixture_path("pubmed", "efetch_pmid22663011_metric_trial_NCT01245062_biomcp.xml")))
     text = "".join(tree.xpath("//AbstractText[@Label='METHODS']")[0].itertext())  # PMID 22663011
-    assert schedule(extract_regimen(text), "drug", "dose_num", "unit", "route", "frequency") == [
-        ("trametinib", 2, "mg", "oral", "daily"),
-        ("dacarbazine", 1000, "mg/m2", "intravenous", "every 3 weeks"),
-        ("paclitaxel", 175, "mg/m2", None, "every 3 weeks")]
+    rows = extract_regimen(text)
+    assert schedule(rows, "drug", "dose_num", "unit", "route", "frequency", "cycle_length_days") == [
+        ("trametinib", 2, "mg", "oral", "daily", None),
+        ("dacarbazine", 1000, "mg/m2", "intravenous", "every 3 weeks", 21),
+        ("paclitaxel", 175, "mg/m2", None, "every 3 weeks", 21)]
 
 
 def test_legacy_xml_arm_with_po_daily_and_clearance_that_is_not_a_dose():
@@ -127,6 +128,8 @@ def test_day_lists_with_interval_make_cycles_and_course_totals():
     assert schedule(rows, "drug", "days_list", "cycle_length_days", "n_cycles", "dose_per_cycle",
                     "drug_course_total") == [("vinorelbine", [1, 8], 21, 4, 50, 200),
                                              ("cisplatin", [1], 21, 4, 75, 300)]
+    assert schedule(rows, "frequency", "doses_per_cycle") == [(None, 2), ("every 3 weeks", 1)]
+    assert [r["doses_per_week"] for r in rows] == pytest.approx([2 / 3, 1 / 3])
 
 
 def test_heading_names_the_drug_and_auc_doses():
@@ -155,6 +158,78 @@ def test_unknown_names_by_inn_stem_and_schedule_words_from_other_sentences():
     rows = extract_regimen(registry_description("NCT06945705", "interventions", 0))
     assert schedule(rows, "drug", "dose_num", "route", "frequency", "days", "cycle_length_days", "dose_per_cycle") == [
         ("furmonertinib", 160, "oral", "daily", None, 21, 3360), ("anlotinib", 8, "oral", "daily", "1-14", 21, 112)]
+
+
+def test_interval_after_listed_days_is_the_cycle_not_the_frequency():
+    # NCT03416231 Docetaxel: "Docetaxel, at a dose of 75mg/m2 on days 1 and 22, repeat every 4 weeks for 4\~6
+    # cycles." -- two doses per 28-day cycle, not one dose every 4 weeks.
+    [row] = extract_regimen(registry_description("NCT03416231", "interventions", 1))
+    assert schedule([row], "drug", "days_list", "frequency", "cycle_length_days", "doses_per_cycle",
+                    "doses_per_week", "dose_per_cycle") == [("docetaxel", [1, 22], None, 28, 2, 0.5, 150)]
+    # NCT02795884 (intercalation arm): "* Intercalation phase (Duration: 3wks x 4 cycles = 12 wks) Pemetrexed
+    # 500mg/m2 D1, Cisplatin 75mg/m2 D1, Erlotinib 150mg D8-21 q3wks\n* Maintenance phase (Duration: 1 year)
+    # Erlotinib 150mg D1-28"
+    rows = extract_regimen(registry_description("NCT02795884", "armGroups", 0))
+    erlotinib = [r for r in rows if r["drug"] == "erlotinib"]
+    assert schedule(erlotinib, "days", "frequency", "cycle_length_days", "doses_per_cycle", "dose_per_cycle") == [
+        ("8-21", None, 21, 14, 2100), ("1-28", None, None, None, None)]  # D1-28 is not a day list of 21 days
+    assert erlotinib[0]["doses_per_week"] == pytest.approx(14 * 7 / 21)
+
+
+def test_listed_days_and_interval_agree_in_every_row():
+    """No row says "every N weeks" with more than one dose per cycle, and doses per week and per cycle agree."""
+    studies = json.loads(fixture_path("ctgov", "v2_bulk_ctg-studies_nsclc_100studies_nsclcbench.json").read_text())
+    texts = {item.get("description", "") for s in studies
+             for key in ("interventions", "armGroups")
+             for item in s["protocolSection"].get("armsInterventionsModule", {}).get(key, [])}
+    rows = [r for t in sorted(texts) for r in extract_regimen(t)]
+    timed = [r for r in rows if r["doses_per_cycle"] is not None]
+    assert len(timed) > 40
+    for r in timed:
+        assert r["doses_per_week"] == pytest.approx(r["doses_per_cycle"] * 7 / r["cycle_length_days"])
+        if r["frequency"] and r["frequency"].startswith("every") and r["frequency"] != "every other day":
+            assert r["doses_per_cycle"] == 1 and r["doses_per_week"] == pytest.approx(7 / r["cycle_length_days"])
+        if r["days_list"]:
+            assert max(r["days_list"]) <= r["cycle_length_days"]
+
+
+def test_day_one_with_cycles_repeating_every_21_days():
+    # NCT05816499 arm: "... Patients also receive docetaxel 60-75 mg/m2 IV over 60 minutes on day 1. Cycles repeat
+    # every 21 days in the absence of disease progression or unacceptable toxicity."
+    rows = extract_regimen(registry_description("NCT05816499", "armGroups", 0))
+    docetaxel = next(r for r in rows if r["drug"] == "docetaxel")
+    assert schedule([docetaxel], "days", "cycle_length_days", "doses_per_cycle") == [("1", 21, 1)]
+    assert docetaxel["doses_per_week"] == pytest.approx(1 / 3)
+    # NCT01742767 arm: "Cisplatinum 40 mg/m2 d 1 + d 8 Pemetrexed 500 mg/m2 d 1 q d 21"
+    rows = extract_regimen(registry_description("NCT01742767", "armGroups", 1))
+    assert schedule(rows, "drug", "days", "frequency", "cycle_length_days", "doses_per_cycle", "dose_per_cycle") == [
+        ("cisplatin", "1,8", None, 21, 2, 80), ("pemetrexed", "1", None, 21, 1, 500)]
+    assert [r["doses_per_week"] for r in rows] == pytest.approx([2 / 3, 1 / 3])
+
+
+def test_q3w_without_listed_days_is_the_frequency_and_the_cycle():
+    # NCT05816499 Cadonilimab: "Given IV, 10mg/kg Q3W"
+    [row] = extract_regimen(registry_description("NCT05816499", "interventions", 0), default_drug="Cadonilimab")
+    assert schedule([row], "drug", "route", "frequency", "days", "cycle_length_days", "doses_per_cycle",
+                    "dose_per_cycle") == [("cadonilimab", "intravenous", "every 3 weeks", None, 21, 1, 10)]
+    assert row["doses_per_week"] == pytest.approx(1 / 3)
+    # NCT06221670: "... receive Toripalimab at a dose of 240 mg intravenously (IV) once every 3 weeks for a planned
+    # duration of 1 years."
+    [row] = extract_regimen(registry_description("NCT06221670", "armGroups", 0))
+    assert schedule([row], "drug", "frequency", "cycle_length_days", "doses_per_cycle", "dose_per_cycle") == [
+        ("toripalimab", "every 3 weeks", 21, 1, 240)]
+
+
+def test_alternative_platinum_shares_the_day_and_interval_of_the_next_drug():
+    # NCT06672068: "TY-9591 80mg QD+pemetrexed 500mg/m²（D1，Q3w）+Carboplatin AUC5/ Cisplatin
+    # 75mg/m²（D1，Q3w\*4 cycles）" -- carboplatin is the alternative of cisplatin on day 1 of 3-week cycles.
+    rows = extract_regimen(registry_description("NCT06672068", "armGroups", 0))
+    assert schedule(rows, "drug", "frequency", "days", "cycle_length_days", "doses_per_cycle", "dose_per_cycle",
+                    "drug_course_total") == [
+        ("ty-9591", "daily", None, None, None, None, None),
+        ("pemetrexed", "every 3 weeks", "1", 21, 1, 500, 2000),
+        ("carboplatin", "every 3 weeks", "1", 21, 1, 5, 20),
+        ("cisplatin", "every 3 weeks", "1", 21, 1, 75, 300)]
 
 
 @pytest.mark.parametrize("text, expected", [

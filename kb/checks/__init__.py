@@ -5,8 +5,9 @@ under each method that could have produced it and returns a `verdict.Verdict` di
 interval meets the recomputed range of at least one plausible method, `inconsistent` when it meets none,
 `not_checkable` when inputs are missing, with one plain sentence saying why. The modules: p-values from means and
 SDs or SEs (`means`), from ratios or differences and their confidence intervals (`ratios`), from APA-style test
-statistics (`apa`); percentages against counts, GRIM for means, parts against totals (`counts`); a relative change
-against group means (`change`). scipy.stats computes every distribution.
+statistics (`apa`); percentages against counts, GRIM for means, parts against totals (`counts`); p of two
+proportions from their counts or percentages (`proportions`); a relative change against group means (`change`).
+scipy.stats computes every distribution.
 
 `KINDS` is the one list of check kinds: every `checks.kind` value the KB can hold, what it checks, and what produces
 it (`derive`: the checks computed for every trial and article; `kb check stats`: only on numbers a user gives).
@@ -17,11 +18,13 @@ listed and never produced, produced and not listed, or not documented in README.
 from dataclasses import dataclass
 
 from .apa import ApaStatistic, check_apa, check_apa_text, find_apa
+from .bounds import estimate_in_interval
 from .change import relative_change
 from .counts import grim_mean, parts_sum_to_total, percent_of_count, percentages_sum_to_100
 from .means import p_one_sample, p_paired, p_two_groups, rank_sum_floor, signed_rank_floor
+from .proportions import p_two_proportions, p_two_proportions_from_percents
 from .ratios import p_from_difference_ci, p_from_ratio_ci
-from .verdict import CONSISTENT, INCONSISTENT, NOT_CHECKABLE, Verdict
+from .verdict import CONSISTENT, CONSISTENT_IF_TRUNCATED, INCONSISTENT, NOT_CHECKABLE, Verdict
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,10 @@ class Kind:
 KINDS = {
     "p_from_mean_sd": Kind("p of a mean ± SD/SE with n, one-sample t-test"),
     "p_from_paired_means": Kind("p of a before/after pair, paired t-test over every correlation"),
-    "p_from_two_means": Kind("p of two independent groups' means, Student and Welch t-tests", "kb check stats"),
+    "p_from_two_means": Kind("p of two independent groups' means, Student and Welch t-tests"),
+    "estimate_in_interval": Kind("a point estimate against its own CI, range or IQR"),
+    "p_from_two_proportions": Kind("p of two independent proportions (counts or percentages), chi-square with and "
+                                   "without Yates' correction and Fisher's exact test"),
     "p_from_ratio_ci": Kind("p of a hazard/odds/risk ratio from its CI (log scale)"),
     "p_from_difference_ci": Kind("p of a difference from its CI"),
     "p_from_apa_statistic": Kind("p of a reported test statistic (t, F, r, χ², z), as statcheck does"),
@@ -56,8 +62,9 @@ KINDS = {
 }
 
 __all__ = [
-    "ApaStatistic", "CONSISTENT", "INCONSISTENT", "KINDS", "Kind", "NOT_CHECKABLE", "Verdict", "check_apa",
-    "check_apa_text", "find_apa", "grim_mean", "p_from_difference_ci", "p_from_ratio_ci", "p_one_sample", "p_paired",
-    "p_two_groups", "parts_sum_to_total", "percent_of_count", "percentages_sum_to_100", "rank_sum_floor",
-    "relative_change", "signed_rank_floor",
+    "ApaStatistic", "CONSISTENT", "CONSISTENT_IF_TRUNCATED", "INCONSISTENT", "KINDS", "Kind", "NOT_CHECKABLE",
+    "Verdict", "check_apa", "check_apa_text", "estimate_in_interval", "find_apa", "grim_mean", "p_from_difference_ci",
+    "p_from_ratio_ci", "p_one_sample", "p_paired", "p_two_groups", "p_two_proportions",
+    "p_two_proportions_from_percents", "parts_sum_to_total", "percent_of_count", "percentages_sum_to_100",
+    "rank_sum_floor", "relative_change", "signed_rank_floor",
 ]

@@ -53,12 +53,13 @@ class ApaStatistic:
 
 
 def find_apa(text: str) -> list[ApaStatistic]:
-    """Every APA-style result in `text` whose test has the degrees of freedom it needs."""
+    """Every APA-style result in `text` whose test has the degrees of freedom it needs. "r(2)" is not a correlation
+    with 2 degrees of freedom but r² whose superscript was flattened (as PubMed writes it), and is left out."""
     found = []
     for m in _APA.finditer(text):
         test = _test_name(m["test"])
         dfs = [float(d) for d in (m["df1"], m["df2"]) if d is not None]
-        if len(dfs) != _DFS[test]:
+        if len(dfs) != _DFS[test] or (test == "r" and re.match(r"r\(2\)", m.group())):
             continue
         statistic = re.sub(r"\s+", " ", re.sub(r"^(<=|>=|[=<>≤≥])\s*", r"\1 ", m["stat"]))
         df1, df2 = (dfs + [None, None])[:2] if test in ("F", "chi2") else (None, (dfs or [None])[0])

@@ -2,26 +2,32 @@
 
 Rounding rule: a reported percentage or mean stands for every value that rounds to it at its reported decimals,
 ties going either way (round half up, half down or half to even): the closed interval [x − h, x + h], h being
-half a unit in the last place. Truncation is not assumed. This is the "up or down" rule of the GRIM test (Brown &
-Heathers, Soc Psychol Personal Sci 2017;8:363) and of the scrutiny R package. Arithmetic is exact (fractions), so
-boundary cases are decided exactly.
+half a unit in the last place. This is the "up or down" rule of the GRIM test (Brown & Heathers, Soc Psychol
+Personal Sci 2017;8:363) and of the scrutiny R package. Arithmetic is exact (fractions), so boundary cases are
+decided exactly.
+
+Truncation is not assumed, but it is recognised: a value that no whole count gives when rounded, but one gives when
+truncated (cut to its reported decimals towards zero: 4 of 17 = 23.53% written "23%"), is `consistent_if_truncated`,
+never `inconsistent`. Truncating x to d decimals writes r with r ≤ x < r + 10^-d (for x ≥ 0; mirrored below 0).
 """
 
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from fractions import Fraction
 
 from kb.numbers import Reported
 
-from .verdict import Verdict, make_verdict, missing, not_checkable
+from .verdict import CONSISTENT_IF_TRUNCATED, Verdict, make_verdict, missing, not_checkable
 
 SHOWN = 3  # at most this many fitting counts or denominators are named in a sentence
 
 
 def percent_of_count(percent, n, k=None) -> Verdict:
     """A percentage of n (and of k out of n when k is given): consistent only if a whole count k of n rounds to
-    it; when none does, the denominators near n that would fit are named."""
+    it; consistent_if_truncated when none does but one (the stated k, if given) truncates to it; otherwise the
+    denominators near n that would fit are named."""
     kind = "percent_of_count"
     pct, size = Reported.parse(percent), Reported.parse(n, exact=True)
     count = None if k is None else Reported.parse(k, exact=True)
@@ -33,6 +39,9 @@ def percent_of_count(percent, n, k=None) -> Verdict:
     written = pct.number if pct.percent else f"{pct.number}%"
     possible = [x for x in _numerators(bounds, total, 100) if 0 <= x <= total]
     wanted = possible if count is None else [x for x in possible if x == count.value]
+    if not wanted and (truncated := [x for x in truncated_numerators(pct, total, 100)
+                                     if 0 <= x <= total and (count is None or x == count.value)]):
+        return _truncated_percent(inputs, pct, total, truncated, possible)
     shown = wanted or sorted({*_neighbours(pct, total, 100), *([] if count is None else [int(count.value)])})
     recomputed = {f"{x} of {total}": [100 * x / total] * 2 for x in shown[:SHOWN]}
     fit = [f"{x} of {total}" for x in wanted]
@@ -53,7 +62,8 @@ def percent_of_count(percent, n, k=None) -> Verdict:
 
 
 def grim_mean(mean, n, *, items: int = 1) -> Verdict:
-    """GRIM: a mean of n whole-number values (each the sum of `items` items) must be a whole sum / (n·items)."""
+    """GRIM: a mean of n whole-number values (each the sum of `items` items) must be a whole sum / (n·items)
+    rounded; a whole sum that gives it only truncated makes it consistent_if_truncated."""
     kind = "grim_mean"
     avg, size = Reported.parse(mean), Reported.parse(n, exact=True)
     inputs = {"mean": avg.text, "n": size.text, "items": items}
@@ -67,6 +77,14 @@ def grim_mean(mean, n, *, items: int = 1) -> Verdict:
     def mean_of(total: int) -> str:
         return f"{_fmt(Fraction(total, values), avg.decimals + 1)} ({total}/{values})"
 
+    if not sums and (cut := list(truncated_numerators(avg, values, 1))):
+        shown = _listing([f"{t}/{values} = {_shown(Fraction(t, values), avg)}" for t in cut])
+        detail = (f"A mean of {avg.number} over {over} is reproduced only if the author truncated instead of "
+                  f"rounding: {shown}, which truncation gives as {avg.number} but rounding gives as "
+                  f"{_rounded_instead(avg)}.")
+        fit = [f"sum {t} of {values} (truncated)" for t in cut]
+        return make_verdict(kind, inputs, avg.text, {m: [t / values] * 2 for m, t in zip(fit, cut)}, fit, detail,
+                            verdict=CONSISTENT_IF_TRUNCATED)
     if sums:
         detail = f"A mean of {avg.number} over {over} is possible: {_listing([mean_of(t) for t in sums])}."
         recomputed = {f"sum {t} of {values}": [t / values] * 2 for t in sums[:SHOWN]}
@@ -121,6 +139,55 @@ def percentages_sum_to_100(percents) -> Verdict:
                   "category is missing, counted twice or misreported.")
     fit = ["sum of rounded percentages"] if lo <= 100 <= hi else []
     return make_verdict(kind, inputs, "100%", {"sum of rounded percentages": [float(lo), float(hi)]}, fit, detail)
+
+
+def _truncated_percent(inputs: dict, pct: Reported, total: int, truncated: list[int],
+                       rounded: list[int]) -> Verdict:
+    """The verdict of a percentage of `total` that the counts `truncated` give only when truncated; `rounded` are
+    the counts that give it when rounded (other than a stated count)."""
+    written = pct.number if pct.percent else f"{pct.number}%"
+    fit = [f"{x} of {total} (truncated)" for x in truncated]
+    shares = _listing([f"{x} of {total} is {_shown(Fraction(100 * x, total), pct)}%" for x in truncated])
+    other = ""
+    if rounded:
+        other = "; rounded, " + _listing([f"{x} of {total} ({_fmt(Fraction(100 * x, total), pct.decimals + 1)}%)"
+                                          for x in rounded]) + " would give it"
+    detail = (f"Reported {written} of {total} is reproduced only if the author truncated instead of rounding: "
+              f"{shares}, which truncation gives as {written} but rounding gives as {_rounded_instead(pct)}%{other}.")
+    recomputed = {m: [100 * x / total] * 2 for m, x in zip(fit[:SHOWN], truncated)}
+    return make_verdict("percent_of_count", inputs, pct.text, recomputed, fit, detail,
+                        verdict=CONSISTENT_IF_TRUNCATED)
+
+
+def truncated_numerators(value: Reported, denominator: int, scale: int) -> range:
+    """Every whole k whose k·scale/denominator, truncated (towards zero) to the decimals of `value`, is `value`:
+    r ≤ x < r + 10^-d for a value r ≥ 0, r − 10^-d < x ≤ r for a negative one."""
+    r = Fraction(value.decimal)
+    step = Fraction(1) / Fraction(10) ** value.decimals
+    if value.decimal.is_signed():
+        return range(math.floor((r - step) * denominator / scale) + 1, math.floor(r * denominator / scale) + 1)
+    return range(math.ceil(r * denominator / scale), math.ceil((r + step) * denominator / scale))
+
+
+def _rounded_instead(value: Reported) -> str:
+    """What rounding writes for a value that truncation writes as `value` but rounding does not: one unit in the
+    last place further from zero ("23" → "24", "5.17" → "5.18", "-1.2" → "-1.3")."""
+    step = Decimal(1).scaleb(-value.decimals)
+    return format(value.decimal - step if value.decimal.is_signed() else value.decimal + step, "f")
+
+
+def _shown(x: Fraction, value: Reported) -> str:
+    """x with one decimal more than `value`, or as many more as it takes for x to still truncate to `value`
+    (23.96 is written "23.96", not "24.0", next to "23")."""
+    r, step = Fraction(value.decimal), Fraction(1) / Fraction(10) ** value.decimals
+
+    def truncates(y: Fraction) -> bool:
+        return r - step < y <= r if value.decimal.is_signed() else r <= y < r + step
+
+    places = max(0, value.decimals + 1)
+    while places < max(0, value.decimals) + 6 and not truncates(Fraction(_fmt(x, places))):
+        places += 1
+    return _fmt(x, places)
 
 
 def _not_granular(value: Reported, size: Reported | None = None) -> str:

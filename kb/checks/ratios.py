@@ -6,6 +6,9 @@ Z = f(estimate) / SE. Z is monotone in the estimate and, for a given sign, in ea
 rounding intervals is reached at their corners. This is the Wald test behind the CI; a log-rank or score test can
 give a slightly different p.
 
+When none fits exactly, a two-sided p whose z lies within 10% (at least 0.1) of the CI's is reproduced approximately
+(the authors' own test need not be the Wald test behind the CI); only a p beyond that is inconsistent.
+
 Three readings of the reported p are computed: two-sided, and one-sided against each direction (ratio below 1,
 ratio above 1). A one-sided p is recognised whenever only a one-sided reading fits (registry analyses often report
 one: "one-sided alpha of 0.10"); the sentence says whether the source (`context`) states it. The decision error is
@@ -21,10 +24,14 @@ from scipy import stats
 
 from kb.numbers import P_DOMAIN, Reported
 
-from .pvalues import fmt_p_range, lower_tail, mentions_one_sided, two_sided, upper_tail
+from .pvalues import abs_range, fmt_p_range, lower_tail, mentions_one_sided, two_sided, upper_tail
 from .verdict import Verdict, fits, missing, not_checkable, p_verdict
 
 TWO_SIDED = "z from the CI, two-sided"
+# The authors' test (likelihood-ratio, score, log-rank, exact) and a CI's Wald z need not agree exactly: a two-sided p
+# whose z is within 10% (at least 0.1) of the CI's is reproduced approximately, never called an error.
+APPROXIMATE = "z from the CI, two-sided, within 10% (the authors' test may differ from the CI's Wald z)"
+APPROXIMATE_Z, APPROXIMATE_SHARE = 0.1, 0.1
 
 
 def p_from_ratio_ci(estimate, lower, upper, p, *, level="95", measure: str = "ratio", context: str = "") -> Verdict:
@@ -64,6 +71,11 @@ def _p_from_ci(kind: str, estimate, lower, upper, p, level, measure: str, contex
         return not_checkable(kind, inputs, pr.text, f"No p is reported; {shown} implies two-sided "
                                                     f"{fmt_p_range(*candidates[TWO_SIDED])}.", candidates)
     fit = fits(pr, candidates)
+    if not fit:  # not reproduced exactly: within what separates the authors' own test from the CI's Wald z?
+        small, large = abs_range(*z)
+        slack = max(APPROXIMATE_Z, APPROXIMATE_SHARE * large)
+        candidates[APPROXIMATE] = two_sided(stats.norm, max(0.0, small - slack), large + slack)
+        fit = fits(pr, {APPROXIMATE: candidates[APPROXIMATE]})
     detail = _sentence(pr, shown, candidates, fit, stated, below if est.value < null else above)
     return p_verdict(kind, inputs, pr, candidates, fit, detail, judged=[] if stated else [TWO_SIDED])
 
@@ -88,6 +100,9 @@ def _sentence(pr: Reported, shown: str, candidates: dict, fit: list[str], stated
     two = fmt_p_range(*candidates[TWO_SIDED])
     if TWO_SIDED in fit:
         return f"Reported {pr.phrase('p')} is reproduced: {shown} implies two-sided {two}."
+    if APPROXIMATE in fit:
+        return (f"Reported {pr.phrase('p')} is reproduced approximately: {shown} implies two-sided {two} by its "
+                "Wald z; the authors' own test, within 10% of that z, gives it.")
     if fit:
         side = fit[0]
         alternative = side[side.index("(") + 1:-1]

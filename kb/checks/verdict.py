@@ -9,10 +9,13 @@ from kb.numbers import Reported
 from .pvalues import decision_error
 
 CONSISTENT, INCONSISTENT, NOT_CHECKABLE = "consistent", "inconsistent", "not_checkable"
+# a rounded value (percentage, mean) that no whole count gives when rounded, but one gives when truncated
+CONSISTENT_IF_TRUNCATED = "consistent_if_truncated"
 
 
 class Verdict(TypedDict):
-    """kind: which check; verdict: consistent / inconsistent / not_checkable; inputs: the reported texts used;
+    """kind: which check; verdict: consistent / inconsistent / not_checkable, or consistent_if_truncated (a granularity
+    check reproduced only if the author truncated instead of rounding); inputs: the reported texts used;
     reported: the text checked; recomputed: method → [lo, hi]; methods_fit: methods whose range meets the reported
     interval; decision_error: for p checks, True when reported and recomputed p lie on opposite sides of 0.05
     (None when not recomputed, and for checks that are not p checks); detail: one plain sentence."""

@@ -16,6 +16,7 @@ _TRANSLATE = str.maketrans({
 })
 _BLOCK_TAG = re.compile(r"</?(?:p|h\d|div|li|ul|ol|br|tr|td|table|section|title)\b[^>]{0,80}>", re.I)
 _INLINE_TAG = re.compile(r"</?(?:i|b|em|strong|sub|sup|span|u|a|abbr)\b[^>]{0,200}>", re.I)
+_MIDDLE_DOT = re.compile(r"(?<=\d)·(?=\d)")  # a decimal point as The Lancet prints it: "70·0%"
 _ESCAPE = re.compile(r"\\(?=[^\w\s])")  # CT.gov markdown escapes: "p\<0.001", "\[AUC\]", "mg/m\^2"
 
 
@@ -45,7 +46,7 @@ def clean(text: str) -> Clean:
             pieces.extend((("\n", m.start()), ("\n", m.start())))
         pos = m.end()
     pieces.extend((c, pos + i) for i, c in enumerate(text[pos:]))
-    chars = "".join(c for c, _ in pieces).translate(_TRANSLATE)
+    chars = _MIDDLE_DOT.sub(".", "".join(c for c, _ in pieces).translate(_TRANSLATE))
     origin = tuple(o for _, o in pieces) + (len(text),)
     return Clean(chars, origin, text)
 
@@ -79,9 +80,10 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-# A number as written: optional sign (not after a word, so "D8-21" is a range), thousands groups ("2,466",
+# A number as written: optional sign, written against the digits and not after a word ("D8-21" is a range,
+# "complication - 5%" a dash), never the end of a name ("IL-2", "COVID-19"), thousands groups ("2,466",
 # "75 000"), decimals, ".04".
-NUMBER = (r"(?:(?<![\w.)%])-\s?)?(?<![\w.])(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d{1,3}(?: \d{3})+(?![\d.,])|\d+)"
+NUMBER = (r"(?:(?<![\w.)%])-)?(?<![\w.])(?<![A-Za-z]-)(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d{1,3}(?: \d{3})+(?![\d.,])|\d+)"
           r"(?:\.\d+)?|\.\d+)")
 
 _SMALL = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "

@@ -15,19 +15,32 @@ change of dose is a row of its own. How a text is read:
   in the sentence, else to the next drug after it; a dose whose sentence names no drug belongs to the drug of a
   heading line ("Paclitaxel injection:"), else to `default_drug`, else to the drug of the previous dose.
 - Route, frequency and days are read, first found wins, from: the dose's own words (up to the next dose, drug,
-  "or", "plus", "followed by"), the last dose's words when doses of one drug are listed as alternatives
-  ("8 mg, 12 mg, or 16 mg once daily"), the dose phrase, the words just before it, the words from its drug name
-  to the drug's first dose ("dexamethasone once a week (20 mg)"), what dose-free sentences say about the drug
-  ("Anlotinib are taken on Days 1-14"), and the end of the sentence when a bracket or comma detaches it from the
-  last dose ("... or paclitaxel (175 mg per square meter) every 3 weeks").
+  "or", "plus", "followed by"), the last dose's words when doses are listed as alternatives ("8 mg, 12 mg, or
+  16 mg once daily"; "Carboplatin AUC5/ Cisplatin 75mg/m² (D1, Q3w)"), the dose phrase, the words just before
+  it, the words from its drug name to the drug's first dose ("dexamethasone once a week (20 mg)"), what dose-free
+  sentences say about the drug ("Anlotinib are taken on Days 1-14"), and the end of the sentence when a bracket or
+  comma detaches it from the last dose ("... or paclitaxel (175 mg per square meter) every 3 weeks").
+- An interval is a frequency of a week or more between doses: "every 3 weeks", "q3w", "Q3W", "q3wks" (N weeks =
+  7N days), "every 21 days", "q21d" ("every 7 days" is "weekly"). It is written as stated ("every 3 weeks",
+  "every 28 days"), one dose per interval (7 / interval days a week).
 - Cycle length ("28-day cycles", "cycle of 21 days", "cycles repeated every 3 weeks") comes from the dose's own
-  words, else its sentence, else the only value stated in the text; a schedule with listed days and an
-  "every N weeks" interval ("D1,8 q3wks") has N-week cycles. The number of cycles ("six 28-day cycles",
-  "up to 4 cycles", "until progression") comes from the dose's own "in cycle 1" / "in cycles 2-6", else its
-  sentence, else the only value stated in the text.
-- Derived: doses per cycle = listed days × doses per day when days are listed, else doses per week × cycle
-  length / 7 when that is a whole number; `dose_per_cycle` = dose × doses per cycle; `drug_course_total` = the sum
-  of dose_per_cycle × n_cycles over all of a drug's rows, when every row determines it in one unit.
+  words; else, for a schedule with listed days, from an interval read with them ("on days 1, 8 and 15 every 4 weeks",
+  "D1,8 q3wks", "day 1 every 21 days": the interval is the cycle, not the dosing frequency); else from its
+  sentence, else the only value stated in the text; else, for a schedule without listed days whose frequency is
+  an interval, from that interval ("every 3 weeks": one dose per 21-day cycle). A cycle shorter than the last
+  listed day ("D1-28" beside "3wks x 4 cycles") is not the schedule's cycle and is dropped. The number of cycles
+  ("six 28-day cycles", "up to 4 cycles", "until progression") comes from the dose's own "in cycle 1" / "in
+  cycles 2-6", else its sentence, else the only value stated in the text.
+- Frequency is what the text states about each dose: with listed days it is how often a dose is given on those
+  days ("twice daily" on days 1-14); an interval after listed days names the cycle, so the frequency is None
+  ("days 1, 4, 8, 11 every 3 weeks") unless a single listed day matches it ("day 1 every 3 weeks" stays "every 3
+  weeks": one dose per 21-day cycle).
+- Derived, always agreeing with each other: doses per cycle = listed days × doses per day when days are listed
+  and a cycle length is known, else doses per week × cycle length / 7 when that is a whole number; with listed
+  days and a cycle length, doses per week = doses per cycle × 7 / cycle length (the cycle's average: days 1, 4, 8,
+  11 of 21 days = 4 doses, 1.33 a week), else the frequency's; `dose_per_cycle` = dose × doses per cycle;
+  `drug_course_total` = the sum of dose_per_cycle × n_cycles over all of a drug's rows, when every row determines
+  it in one unit.
 """
 
 from __future__ import annotations
@@ -55,6 +68,7 @@ _ALTERNATIVE = re.compile(rf"(?P<amount>{NUMBER})\s*(?:,\s*)?(?:or|/)\s*(?={NUMB
 _ALTERNATIVE_CLAUSE = re.compile(r"\bor\b|;|\b(?i:followed\s+by|plus|then|combined\s+with)\b|\+(?!\s*d(?:ay)?\s*\d)")
 _SCHEDULE_WORD = re.compile(r"\b(?i:days?|daily|weekly|orally|intravenous(?:ly)?|subcutaneous(?:ly)?|twice|once)\b")
 _LIST_GAP = re.compile(r"\s*(?:,|/|or|and|,\s*or|,\s*and)\s*(?:[a-z]+\s+){0,5}?")
+_DRUG_OR = re.compile(r"\s*[)\]]?\s*(?:/|,?\s*or)\s*")  # between a dose and an alternative drug's name
 _AUC = re.compile(rf"\bAUC\s*[\])]?\s*(?:of\s+|=\s*|:\s*)?(?P<a1>\d+(?:\.\d+)?)|(?i:area\s+under\s+the\s+"
                   rf"(?:concentration[- ]time\s+)?curve)\s*(?:[\[(]AUC[\])])?\s*(?:of\s+)?(?P<a2>{NUMBER})|"
                   rf"(?P<a3>{NUMBER})\s*AUC\b")
@@ -93,6 +107,8 @@ _FREQUENCIES = [(re.compile(rx), label, per_week) for rx, label, per_week in (
      r"every\s+12\s+hours|q12h)\b|\b2\s+times\s+(?:a|per)\s+day\b", "twice daily", 14),
     (rf"\b(?i:(?:once\s+)?every\s+(?P<n>{COUNT})[\s-]*(?:weeks?|wks?)|q\s?(?P<n2>\d)\s?w(?:ee)?ks?|q(?P<n3>\d)w)\b",
      "every {n} weeks", None),
+    (rf"\b(?i:(?:once\s+)?every\s+(?P<n>{COUNT})[\s-]*days?|q\s?(?P<n2>\d{{1,2}})\s?d(?:ays?)?)\b", "every {n} days",
+     None),
     (r"\b(?i:once\s+(?:a|per|every)\s+week|once\s+weekly|weekly|every\s+week|q\.?w\.?|q1w|qwk)\b", "weekly", 1),
     (r"\b(?i:every\s+other\s+day|q\.?o\.?d\.?)\b", "every other day", 3.5),
     (r"\b(?P<n>\d)\s*(?i:days?)\s*(?:/|a|per)\s*(?i:week)\b", "{n} days a week", None),
@@ -100,6 +116,8 @@ _FREQUENCIES = [(re.compile(rx), label, per_week) for rx, label, per_week in (
      r"one\s+a\s+day|q\.?d\.?|o\.d\.|qday)(?![A-Za-z])|/\s*d(?:ay)?\b", "daily", 7),
 )]
 _PER_DAY = {"daily": 1, "twice daily": 2, "three times daily": 3, "four times daily": 4}
+_NAMED_DAYS = {1: ("daily", 7), 2: ("every other day", 3.5), 7: ("weekly", 1)}  # "every 7 days" is weekly
+_INTERVAL = re.compile(r"every (?P<n>\d+(?:\.\d+)?) (?P<u>weeks|days)")
 _CYCLE_LENGTH = re.compile(
     rf"(?<![\d-])(?P<n>{COUNT})[\s-]*(?P<u>day|week|wk)s?[\s-]*(?:treatment\s+)?(?i:cycles?|courses?)\b|"
     rf"(?i:cycles?|courses?)\s+(?i:of|lasting|lasts?|=)\s+(?P<n2>\d+)\s*(?P<u2>days?|weeks?)|"
@@ -244,11 +262,15 @@ def _lead_start(sent: str, drug: _Mention) -> int:
 
 
 def _listed(sent: str, doses: list[_Dose]) -> list[list[int]]:
-    """Runs of doses of one drug written as a list or alternatives ("8 mg, 12 mg, or 16 mg"; "1200mg or
-    subcutaneously at a dosage of 1875 mg"), which share the last one's words."""
+    """Runs of doses written as a list or alternatives, which share the last one's words: doses of one drug
+    ("8 mg, 12 mg, or 16 mg"; "1200mg or subcutaneously at a dosage of 1875 mg"), or alternative drugs with
+    nothing between a dose and the next drug but "/" or "or" ("Carboplatin AUC5/ Cisplatin 75mg/m²(D1,Q3w)")."""
     groups, run = [], [0]
     for i in range(1, len(doses)):
-        if doses[i].drug is doses[i - 1].drug and _LIST_GAP.fullmatch(sent[doses[i - 1].end:doses[i].start]):
+        a, b = doses[i - 1], doses[i]
+        if (b.drug is a.drug and _LIST_GAP.fullmatch(sent[a.end:b.start])) or (
+                a.end <= b.drug.start and b.drug.end <= b.start and _DRUG_OR.fullmatch(sent[a.end:b.drug.start])
+                and re.fullmatch(r"\s*[(\[:]?\s*", sent[b.drug.end:b.start])):
             run.append(i)
             continue
         groups.append(run)
@@ -397,10 +419,21 @@ def _schedule(d: _Dose, texts: list[str], length: int | None, total) -> dict:
     label, per_week = _first(_frequency, texts) or (None, None)
     days_text, days_list = _first(_days, texts) or (None, None)
     cycles, n_cycles = _cycles(texts[0], total)
-    length = _cycle_length(texts[0]) or length
-    if length is None and days_list and label and label.startswith("every") and label.endswith("weeks"):
-        length = round(7 / per_week)  # "D1,8 q3wks": the interval of a day-listed schedule is its cycle
-    per_cycle = _doses_per_cycle(label, per_week, days_list, length)
+    own = _cycle_length(texts[0])
+    if days_list:
+        # "D1,8 q3wks", "on day 1 every 21 days": the interval of a day-listed schedule is its cycle.
+        length = own or _first(_interval_in, texts) or length
+        if length and max(days_list) > length:
+            length = None  # "D1-28" is not a day list of a 21-day cycle stated elsewhere
+        if _interval(label) and (len(days_list) > 1 or _interval(label) != length):
+            label = per_week = None  # the interval names the cycle, not the spacing of the listed doses
+        per_cycle = len(days_list) * _PER_DAY.get(label, 1) if length else None
+        if per_cycle is not None:
+            per_week = per_cycle * 7 / length  # the cycle's average: days 1, 4, 8, 11 of 21 days -> 1.33
+    else:
+        # "every 3 weeks" with no listed days: one dose per 3-week cycle unless a cycle length is stated.
+        length = own or length or _interval(label)
+        per_cycle = _doses_per_cycle(per_week, length)
     return {
         "drug": d.drug.drug, "dose": d.dose, "dose_num": d.dose_num, "unit": d.unit, "form": d.form,
         "route": route, "frequency": label, "doses_per_week": per_week, "days": days_text, "days_list": days_list,
@@ -421,20 +454,31 @@ def _route(text: str) -> str | None:
 
 def _frequency(text: str) -> tuple[str, float | None] | None:
     """(label, doses per week) of the first frequency stated in `text`, ignoring cycle-length phrases."""
+    found = _frequencies(text)
+    return found[0] if found else None
+
+
+def _frequencies(text: str) -> list[tuple[str, float | None]]:
+    """(label, doses per week) of the frequencies stated in `text`, in order, ignoring cycle-length phrases."""
     text = _CYCLE_LENGTH.sub(lambda m: " " * len(m.group()), text)
     hits = []
     for rx, label, per_week in _FREQUENCIES:
         m = rx.search(text)
         if m:
             n = next((g for g in (m.groupdict().get(k) for k in ("n", "n2", "n3")) if g), None)
+            if n is not None and per_week is None and label.startswith("every") and not parse_number(n).value:
+                continue  # "every 0 days" is no frequency
             if n is not None and per_week is None and "weeks" in label:
                 weeks = parse_number(n).value
                 label, per_week = ("weekly", 1) if weeks == 1 else (label.format(n=_plain(weeks)), 1 / weeks)
+            elif n is not None and per_week is None and label.startswith("every"):
+                days = parse_number(n).value
+                label, per_week = _NAMED_DAYS.get(days) or (label.format(n=_plain(days)), 7 / days)
             elif n is not None:
                 label = label.format(n=re.sub(r"\s+", "", n))
                 per_week = parse_number(n).value if "days a week" in label else None
             hits.append((m.start(), label, per_week))
-    return min(hits)[1:] if hits else None
+    return [hit[1:] for hit in sorted(hits, key=lambda h: h[:2])]
 
 
 def _days(text: str) -> tuple[str, list[int]] | None:
@@ -489,16 +533,27 @@ def _cycles(own: str, total) -> tuple[str | None, int | None]:
     return _cycle_total(own) or total or (None, None)
 
 
-def _doses_per_cycle(label: str | None, per_week: float | None, days: list[int] | None,
-                     length: int | None) -> float | None:
-    if length is None:
-        return None
-    if days:
-        return len(days) * _PER_DAY.get(label, 1)
-    if per_week is None:
+def _doses_per_cycle(per_week: float | None, length: int | None) -> float | None:
+    """Doses in a cycle of a schedule without listed days: doses per week × length / 7 when a whole number."""
+    if length is None or per_week is None:
         return None
     count = per_week * length / 7
-    return count if abs(count - round(count)) < 1e-9 else None
+    return round(count) if abs(count - round(count)) < 1e-9 else None
+
+
+def _interval(label: str | None) -> int | None:
+    """The days between doses of an interval frequency ("every 3 weeks" -> 21, "every 28 days" -> 28); None for
+    shorter-than-weekly frequencies."""
+    m = _INTERVAL.fullmatch(label or "")
+    if not m:
+        return None
+    days = float(m.group("n")) * (7 if m.group("u") == "weeks" else 1)
+    return int(days) if days == int(days) and days >= 7 else None
+
+
+def _interval_in(text: str) -> int | None:
+    """The first interval frequency stated in `text` ("q3wks" -> 21), whatever other frequencies precede it."""
+    return next((days for label, _ in _frequencies(text) if (days := _interval(label))), None)
 
 
 def _course_totals(rows: list[dict]) -> None:

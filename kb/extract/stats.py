@@ -30,10 +30,14 @@ from dataclasses import dataclass
 
 from kb.extract.common import COUNT, NUMBER, Clean, Number, clean, duration_text, parse_number, sentences
 
-ROW_KEYS = ("measure", "group", "timepoint", "n", "statistic", "value", "value_num", "decimals", "dispersion_type",
-            "dispersion", "lower", "upper", "ci_pct", "unit", "p_text", "p_relation", "p_value", "role", "pair",
-            "span_start", "span_end", "source_text", "sentence_start")
+ROW_KEYS = ("measure", "group", "timepoint", "n", "k", "pairing", "statistic", "value", "value_num", "decimals",
+            "dispersion_type", "dispersion", "lower", "upper", "ci_pct", "unit", "p_text", "p_relation", "p_value",
+            "role", "pair", "span_start", "span_end", "source_text", "sentence_start")
 
+# Nouns that count people or units of analysis ("patients", "eyes"): what "N <noun>" makes a sample size.
+POPULATION = (r"(?i:patients|participants|subjects|men|women|males|females|boys|girls|children|adolescents|adults|"
+              r"infants|neonates|individuals|volunteers|persons|people|cases|respondents|survivors|smokers|"
+              r"nonsmokers|dogs|mice|rats|eyes)\b")
 _TIME_UNIT = r"(?:days?|weeks?|months?|years?|hours?|h|min(?:utes?)?)"
 _UNIT = (r"(?:%|percent\b|per\s+100,000\b|mm\s?Hg\b|mL/min(?:/1\.73\s?m2)?|kg/m(?:2|²)|"
          r"(?:pg|ng|µg|ug|mg|g|mmol|µmol|umol|nmol|pmol|IU|U|mU|mEq|cells|copies)/(?:mL|dL|L|kg|µL|uL|mm3|day|d)"
@@ -61,15 +65,15 @@ _PATTERNS = [(name, re.compile(rx)) for name, rx in (
                  rf"(?P<d>{NUMBER})\s*(?P<du>{_UNIT})?\s*[)\]](?:\s*(?P<au>{_UNIT}))?"),
     ("paren_bare", rf"{_V}\s*\(\s*(?P<d>{NUMBER})\s*\)\s*(?P<du>{_UNIT})?"),
     ("interval", rf"{_V}\s*[(\[]\s*(?:(?P<lab>(?i:range|IQR|interquartile\s+range))\s*[:,=]?\s*)?(?P<lo>{NUMBER})"
-                 rf"\s*{_UNIT}?\s*{_SEP}\s*(?P<hi>{NUMBER})\s*{_UNIT}?\s*[)\]](?:\s*(?P<au>{_UNIT}))?"),
+                 rf"\s*{_UNIT}?\s*{_SEP}\s*(?P<hi>{NUMBER})\s*(?P<iu>{_UNIT})?\s*[)\]](?:\s*(?P<au>{_UNIT}))?"),
+    ("pct_fraction", rf"(?P<v>{NUMBER})\s*(?P<pc>%|(?i:percent)\b)\s*[(\[]\s*(?P<c>{COUNT})\s*(?:/|(?i:of|out\s+of))\s*"
+                     rf"(?P<den>{NUMBER})\s*[)\]]"),
     ("count_pct", rf"(?P<c>{COUNT})(?:\s*/\s*(?P<den>{NUMBER})|\s+(?:of|out\s+of)\s+(?P<den2>{NUMBER}))?"
-                  rf"(?:\s+[A-Za-z][\w-]*){{0,2}}\s*[(\[]\s*(?P<v>{NUMBER})\s*(?P<pc>%)\s*[)\]]"),
+                  rf"(?:\s+[A-Za-z][\w-]*){{0,2}}\s*[(\[]\s*(?P<v>{NUMBER})\s*(?P<pc>%|(?i:percent)\b)\s*[)\]]"),
     ("fraction", rf"(?P<c>{COUNT})\s+(?:of|out\s+of)\s+(?:the\s+|all\s+)?(?P<den>{COUNT})(?![\w/.])"),
-    ("n_eq", rf"(?<![A-Za-z])[Nn]\s*=\s*(?P<v>{NUMBER})"),
+    ("n_eq", rf"(?<![A-Za-z])[Nn]\s*=\s*(?P<v>{NUMBER})(?:\s*/\s*(?P<den>{NUMBER}))?"),
     ("population", rf"(?P<v>{COUNT})\s+(?P<noun>(?:(?!(?:of|and|or|with|in|at|to|per|from|were|was|for|than|who)\b)"
-                   rf"[A-Za-z][\w-]*\s+){{0,4}}?(?i:patients|participants|subjects|men|women|males|females|boys|"
-                   rf"girls|children|adolescents|adults|infants|neonates|individuals|volunteers|persons|people|"
-                   rf"cases|respondents|survivors|smokers|nonsmokers|dogs|mice|rats|eyes)\b)"),
+                   rf"[A-Za-z][\w-]*\s+){{0,4}}?{POPULATION})"),
     ("skip_label", r"\d{1,2}(?:\.\d+)?\s*%\s*(?:CI\b|(?i:confidence|credible|power|significance))"),
     ("skip_range", rf"(?:(?i:rang\w*\s+from|between)\s+{NUMBER}\s*{_UNIT}?\s*(?:to|and|-|–)\s*{NUMBER}\s*{_UNIT}?|"
                    rf"(?<!from\s){NUMBER}\s*%?\s*(?:-|–|to)\s*{NUMBER}\s*%)"),
@@ -128,6 +132,9 @@ class _Hit:
     upper: str | None = None
     ci_pct: str | None = None
     n: int | None = None
+    k: str | None = None  # a percentage's count, as written
+    pairing: str | None = None  # the words that relate a percentage to its count and denominator
+    den: int | None = None  # "n = k/m": the m
     p: tuple[str, str, float] | None = None
     role: str | None = None
     pair: int | None = None
@@ -153,7 +160,8 @@ def _row(c: Clean, h: _Hit, s_start: int, s_end: int) -> dict:
     sent_start, sent_end = c.span(s_start, s_end)
     p_text, p_rel, p_val = h.p or (None, None, None)
     return {
-        "measure": h.measure, "group": h.group, "timepoint": h.timepoint, "n": h.n, "statistic": h.statistic,
+        "measure": h.measure, "group": h.group, "timepoint": h.timepoint, "n": h.n, "k": h.k, "pairing": h.pairing,
+        "statistic": h.statistic,
         "value": h.value.text if h.value else None, "value_num": h.value.value if h.value else None,
         "decimals": h.value.decimals if h.value else None, "dispersion_type": h.dispersion_type,
         "dispersion": h.dispersion, "lower": h.lower, "upper": h.upper, "ci_pct": h.ci_pct, "unit": h.unit,
@@ -177,6 +185,7 @@ def _sentence_hits(sent: str, pairs) -> list[_Hit]:
     for h in hits:
         h.tail = h.end
     hits = _attach_n(hits, sent)
+    _shares_of_described_group(hits, sent)
     _pair(hits, sent, pairs)
     hits = _attach_p(hits, p_matches, sent)
     _describe(hits, sent)
@@ -191,8 +200,12 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def _hit(name: str, m: re.Match, sent: str) -> list[_Hit] | None:
-    """Hits for one pattern match; [] claims the text without a row, None leaves it unclaimed."""
-    hits = _make_hits(name, m, sent)
+    """Hits for one pattern match; [] claims the text without a row, None leaves it unclaimed (also when number
+    words do not make one number: "forty-one-six")."""
+    try:
+        hits = _make_hits(name, m, sent)
+    except ValueError:
+        return None
     for h in hits or []:
         while sent[h.end - 1] in ")]" and _unbalanced(sent[h.start:h.end]):
             h.end -= 1
@@ -218,15 +231,23 @@ def _make_hits(name: str, m: re.Match, sent: str) -> list[_Hit] | None:
         return [_ratio(m)]
     if name in ("unit", "shared_unit") and (unit is None or (_is_time(unit) and not _timed_statistic(sent, m.start()))):
         return None
-    if name in ("count_pct", "fraction"):
-        return _counts(name, m)
+    if name in ("count_pct", "fraction", "pct_fraction"):
+        return _counts(name, m, sent)
     if name in ("n_eq", "population"):
         count = parse_number(g["v"])
-        return [_Hit(m.start("v"), m.end("v"), "n", count, n=int(count.value),
+        den = int(parse_number(g["den"]).value) if g.get("den") else None
+        return [_Hit(m.start("v"), m.end("den") if den else m.end("v"), "n", count, n=int(count.value), den=den,
                      measure=_tidy(g.get("noun")) if name == "population" else None)]
     if name in ("ci", "interval") and all(_is_year(g[k]) for k in ("lo", "hi")):
         return None
+    if name in ("ci", "interval", "pm", "paren_sd") and (_DISPERSION_BEFORE.search(sent[:start])
+                                                         or _RANGE_BEFORE.search(sent[:start])):
+        return None  # an SD with its own CI ("0.42 ± 0.05 (95% CI ...)"), or the end of a range ("50-70% (...)")
+    if name == "interval" and g.get("vu") and g.get("iu") and _unit(g["vu"]) != _unit(g["iu"]):
+        return None  # "70% (12-17 h)": the same quantity in another unit, not an interval of it
     hit = _Hit(m.start("v"), m.end("v") if name == "shared_unit" else m.end(), None, parse_number(g["v"]), unit=unit)
+    if name == "percent" and (of := _OF_AFTER.match(sent, m.end())):  # "x% of (the) N patients"
+        hit.n, hit.pairing = int(parse_number(of["den"]).value), re.sub(r"\s+", " ", sent[m.start():of.end()])
     if name == "ci":
         hit.dispersion_type, hit.ci_pct, hit.lower, hit.upper = "ci", g["ci"], _num(g["lo"]), _num(g["hi"])
     elif name == "paren_bare":
@@ -245,6 +266,10 @@ def _make_hits(name: str, m: re.Match, sent: str) -> list[_Hit] | None:
     return [hit]
 
 
+_DISPERSION_BEFORE = re.compile(r"(?:±|\+\s?/\s?-|\+-)\s*$")
+_RANGE_BEFORE = re.compile(r"\d\s*%?\s*[-–]\s*$")
+
+
 def _ratio(m: re.Match) -> _Hit:
     """A ratio or difference; "hazard ratio for death in the X group, 0.45" names its measure and group."""
     g = m.groupdict()
@@ -261,15 +286,26 @@ def _ratio(m: re.Match) -> _Hit:
     return hit
 
 
-def _counts(name: str, m: re.Match) -> list[_Hit]:
+_OF_AFTER = re.compile(rf"\s*(?i:of|out\s+of)\s+(?i:the\s+|all\s+|these\s+)?(?P<den>{NUMBER})(?![\d.,%])")
+
+
+def _counts(name: str, m: re.Match, sent: str) -> list[_Hit]:
+    """A count, and the percentage it is written with: "k (x%)", "k/N (x%)", "k of N (x%)", "k (x%) of N",
+    "x% (k/N)"."""
     g = m.groupdict()
     den = g.get("den") or g.get("den2")
+    after = _OF_AFTER.match(sent, m.end()) if name == "count_pct" and not den else None
+    den = after["den"] if after else den
     n = int(parse_number(den).value) if den else None
-    count = _Hit(m.start("c"), m.end("den") if name == "fraction" else m.end("c"), "count",
+    count = _Hit(m.start("c"), m.end("den") if name in ("fraction", "pct_fraction") else m.end("c"), "count",
                  parse_number(g["c"]), n=n)
     if name == "fraction":
         return [count]
-    return [count, _Hit(m.start("v"), m.end("pc"), "percent", parse_number(g["v"]), unit="%", n=n)]
+    written = sent[m.start():after.end() if after else m.end()]
+    share = parse_number(g["v"].lstrip("-"))  # a share is never negative: "lesions<10 cm -64% (16/25)" is a dash
+    percent = _Hit(m.start("v"), m.end("pc"), "percent", share, unit="%", n=n,
+                   k=count.value.text, pairing=re.sub(r"\s+", " ", written).strip())
+    return [percent, count] if name == "pct_fraction" else [count, percent]
 
 
 def _num(text: str) -> str:
@@ -323,17 +359,59 @@ def _clause_before(sent: str, start: int) -> str:
 
 
 def _attach_n(hits: list[_Hit], sent: str) -> list[_Hit]:
-    """An "(n = N)" right after a row gives that row its n; otherwise it counts the group named before it."""
+    """An "(n = N)" right after a row gives that row its n, except after a percentage, where it is the count of the
+    percentage ("x% (n = k)"; "x% [n = k/m]" gives the denominator too); "(n = k, x%)" is likewise the percentage's
+    count when the percentage closes the bracket ("(n = 266; 80% retention rate)" is a group's size and another
+measure). Otherwise "(n = N)" counts the group named before it."""
     kept: list[_Hit] = []
-    for h in hits:
+    for i, h in enumerate(hits):
         if h.statistic == "n" and h.measure is None:
             prev = kept[-1] if kept else None
-            if prev and prev.statistic != "n" and prev.n is None and _only_separators(sent[prev.tail:h.start], "n"):
+            nxt = hits[i + 1] if i + 1 < len(hits) else None
+            if prev and _is_share(prev) and prev.k is None and _only_separators(sent[prev.tail:h.start], "n"):
+                prev.k, prev.n, prev.tail = h.value.text, h.den, _close(sent, h.end)
+                prev.pairing = re.sub(r"\s+", " ", sent[prev.start:h.end]).strip()
+                h.statistic, h.n = "count", h.den
+            elif prev and prev.statistic != "n" and not _is_share(prev) and prev.n is None \
+                    and _only_separators(sent[prev.tail:h.start], "n"):
                 prev.n, prev.tail = int(h.value.value), _close(sent, h.end)
                 continue
-            h.group = _group_before(sent[:h.start])
+            elif nxt and _is_share(nxt) and nxt.k is None and re.fullmatch(r"\s*[,;]\s*", sent[h.end:nxt.start]) \
+                    and re.match(r"\s*[)\]]", sent[nxt.end:]):
+                nxt.k, nxt.pairing = h.value.text, re.sub(r"\s+", " ", sent[h.start - 4:nxt.end]).strip(" ([")
+                h.statistic, h.n = "count", h.den
+            else:
+                h.group = _group_before(sent[:h.start])
         kept.append(h)
     return kept
+
+
+def _shares_of_described_group(hits: list[_Hit], sent: str) -> None:
+    """Percentages in the bracket that describes a group just counted ("One hundred patients (aged 61.8 y, 54.1%
+    females)") are shares of that group; one opening the bracket ("58 patients (61%; 30 f)") is the group's own."""
+    for h in hits:
+        if h.statistic != "n" or not h.measure:
+            continue
+        opened = re.match(rf"\s*{re.escape(h.measure)}\s*[(\[]", sent[h.end:])
+        if not opened:
+            continue
+        start, depth, end = h.end + opened.end(), 1, None
+        for i in range(start, len(sent)):
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(sent[i], 0)
+            if depth == 0:
+                end = i
+                break
+        for share in (x for x in hits if end and start <= x.start < end and _is_share(x) and x.n is None and not x.k):
+            if sent[start:share.start].strip():  # "(aged 61.8 y, 54.1% females)": a share of the group
+                share.n = int(h.value.value)
+            else:  # "58 patients (61%; 30 f)": the group's own share of something else
+                share.k = h.value.text
+            share.pairing = re.sub(r"\s+", " ", sent[h.start:share.end]).strip()
+
+
+def _is_share(h: _Hit) -> bool:
+    """A percentage that is a share of something (not yet described: its statistic is set later)."""
+    return h.statistic in ("percent", None) and h.unit == "%" and h.dispersion is None and h.lower is None
 
 
 def _only_separators(gap: str, *extra: str) -> bool:

@@ -73,10 +73,10 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
     ),
     "results": (
         {"id": T, "subject": T, "source": T, "kind": T, "measure": T, "group": T, "category": T,
-         "timepoint": T, "n": I, "statistic": T, "value": T, "value_num": F, "decimals": I,
+         "timepoint": T, "n": I, "k": T, "pairing": T, "statistic": T, "value": T, "value_num": F, "decimals": I,
          "dispersion_type": T, "dispersion": T, "lower": T, "upper": T, "ci_pct": T, "ci_sides": T, "unit": T,
          "p_text": T, "p_relation": T, "p_value": F, "method": T, "groups_compared": T, "role": T, "pair": I,
-         "snapshot_id": T, "path": T, "span_start": I, "span_end": I, "source_text": T},
+         "snapshot_id": T, "path": T, "span_start": I, "span_end": I, "source_text": T, "sentence_start": I},
         ("id",), [("subject", "source", "kind"), "statistic", "snapshot_id"],
     ),
     "baseline_measurements": (
