@@ -62,9 +62,16 @@ def test_every_command_has_help_with_an_example_and_a_row_in_the_readme(name):
     assert name in documented_commands(), f"{name} is not in the README's commands table"
 
 
+def kinds_table() -> list[str]:
+    """The rows of the README's table of check kinds (the table headed "| kind | what it checks |")."""
+    lines = section("Checks").splitlines()
+    start = lines.index("| kind | what it checks |") + 2
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return lines[start:end]
+
+
 def kinds_in_readme() -> set[str]:
-    table = [line for line in section("Checks").splitlines() if line.startswith("| `")]
-    return {kind for line in table for kind in re.findall(r"`([a-z_]+)`", line.split("|")[1])}
+    return {kind for line in kinds_table() for kind in re.findall(r"`([a-z_]+)`", line.split("|")[1])}
 
 
 def test_every_check_kind_is_documented_and_every_documented_kind_exists():
@@ -72,8 +79,7 @@ def test_every_check_kind_is_documented_and_every_documented_kind_exists():
 
 
 def test_every_kind_produced_only_by_kb_check_stats_is_marked_so():
-    table = [line for line in section("Checks").splitlines() if line.startswith("| `")]
-    marked = {kind for line in table for kind in re.findall(r"`([a-z_]+)` \(\*stats\*\)", line)}
+    marked = {kind for line in kinds_table() for kind in re.findall(r"`([a-z_]+)` \(\*stats\*\)", line)}
     assert marked == {kind for kind, spec in KINDS.items() if spec.produced_by == "kb check stats"}
 
 
@@ -102,7 +108,8 @@ def derived(tmp_path_factory):
 
 # Sentences of real abstracts of the audit corpus (benchmarks/audit_corpus, PubMedQA; PMID given), and SYNTHETIC
 # sentences written for this test where no real one reaches a path of derive: an APA test statistic (none in the
-# corpus), a before/after pair with its p, and a median that NCT00791778's registry results report too (386 days).
+# corpus), a before/after pair with its p, a median that NCT00791778's registry results report too (386 days), and an
+# adverse event of one of its arms (81 of 123).
 ABSTRACTS = [
     # PMID 14978612: counts with their percentages of a stated n
     "In 8 of 46 cases (17 percent), management was altered because of the position emission tomography scan "
@@ -120,6 +127,7 @@ ABSTRACTS = [
     "The effect was significant, t(28) = 2.20, p = .03.",
     "The mean HbA1c decreased from 8.1 ± 1.2% to 7.2 ± 1.0% (p < 0.001) in 40 patients.",
     "Median progression-free survival was 12.7 months with sorafenib.",
+    "Hand-foot skin reaction occurred in 66% in the sorafenib group.",
 ]
 
 

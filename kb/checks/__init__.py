@@ -59,6 +59,7 @@ KINDS = {
     "regimen": Kind("the article's drugs and doses against the registry's interventions"),
     "results_posted": Kind("whether the registry has results to compare"),
     "shared_number": Kind("a number both the registry and the article report"),
+    "registry_percent": Kind("an article's group-level percentage against the registry's arm size or event count"),
 }
 
 __all__ = [

@@ -21,7 +21,7 @@ OF_TOTAL = re.compile(r"(?:^|[;:]\s*|\b[A-Z]+S?:\s*)(?i:of|among|in)\s+(?i:the\s
 # then a colon and the shares it is split into.
 TOTAL_COLON = re.compile(rf"(?P<n>\d[\d,]*)\s+(?:[A-Za-z][\w-]*\s+){{0,3}}?(?P<noun>{POPULATION})[^:;]{{0,100}}:\s")
 PARTITION = re.compile(r"\b(?i:divided|split|randomi[sz]ed|allocated|assigned|stratified|separated|categori[sz]ed|"
-                       r"classified|grouped)\s+(?i:into|to|in|between)\b|\b(?i:consist\w*\s+of|compris\w*|of\s+whom|"
+                       r"classified|grouped)(?:\s+(?i:them|these|those|the\s+\w+))?\s+(?i:into|to|in|between)\b|\b(?i:consist\w*\s+of|compris\w*|of\s+whom|"
                        r"made\s+up\s+of)\b")
 INCOMPLETE = re.compile(r"\b(?i:most\s+common\w*|most\s+frequent\w*|including|includ\w+\s+\d|such\s+as|e\.g\.|mainly|"
                         r"especially|notably|among\s+(?:them|these|others)|others?\b|remaining)")
@@ -90,7 +90,7 @@ def _count_without_denominator(rows: list[dict], row: dict, k: str, evidence: st
 def _of_total(row: dict):
     """The "Of the N patients," opening the clause the percentage is in, or the "N patients ...:" whose colon opens
     the list it is in (its match in the sentence), or None."""
-    sentence, at = row["source_text"] or "", row["span_start"] - (row.get("sentence_start") or row["span_start"])
+    sentence, at = row["source_text"] or "", row["span_start"] - (row.get("sentence_start") or 0)
     found = None
     for pattern in (OF_TOTAL, TOTAL_COLON):
         for match in pattern.finditer(sentence):
@@ -120,7 +120,7 @@ def _same_noun(a: str, b: str) -> bool:
 def _not_a_share(row: dict) -> str:
     """Why a percentage is not a share of whole patients ("" when it may be)."""
     sentence = row["source_text"] or ""
-    at = row["span_start"] - (row.get("sentence_start") or row["span_start"])
+    at = row["span_start"] - (row.get("sentence_start") or 0)
     window = sentence[max(0, at - 40):at + 40]
     if CONCENTRATION.search(window) and not row.get("k"):
         return "is a concentration"

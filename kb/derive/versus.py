@@ -9,6 +9,7 @@ import sqlite_utils
 
 from kb.checks.verdict import CONSISTENT, INCONSISTENT, NOT_CHECKABLE, Verdict, make_verdict, not_checkable
 from kb.derive.abstract_checks import sample_size
+from kb.derive.registry_shares import registry_shares
 from kb.extract.common import days_per
 from kb.extract.dates import extract_period
 from kb.extract.endpoints import match_endpoints
@@ -24,6 +25,7 @@ def registry_vs_article(db: sqlite_utils.Database, trial: dict, aid: str) -> lis
     found.append(_regimen(db, trial, aid))
     found.append(_results_posted(trial, aid))
     found += _shared_numbers(db, trial["nct_id"], results)
+    found += registry_shares(db, trial["nct_id"], results)
     return found
 
 
