@@ -182,14 +182,18 @@ def _print_verdicts(verdicts: list[dict], as_json: bool):
 @click.option("--one-sided-stated", is_flag=True, help="The source says its p-value is one-sided.")
 @click.option("--percent", help="Reported percentage (GRIM-style check against --n, and --k if given).")
 @click.option("--k", help="Reported count of the percentage.")
+@click.option("--k1", help="Two proportions: the first group's count (with --n1, --k2, --n2 and --p).")
+@click.option("--n1", help="The first group's size.")
+@click.option("--k2", help="The second group's count.")
 @click.option("--grim-mean", "grim", help="A mean of whole-number values (GRIM test against --n).")
 @click.option("--items", default=1, show_default=True, help="Items summed into each value, for --grim-mean.")
 @click.option("--percents", help="Comma-separated percentages of the categories of one whole (sum to 100%).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
 def check_stats(mean, sd, se, pm, n, mean2, sd2, se2, pm2, n2, p, ratio, lower, upper, level, one_sided_stated,
-                percent, k, grim, items, percents, as_json):
+                percent, k, k1, n1, k2, grim, items, percents, as_json):
     """Check numbers you give: p from mean ± SD/SE and n (one group, or two with --mean2), p from a ratio and its CI,
-    a percentage of n, a GRIM mean, percentages that should add up to 100.
+    p of two proportions (--k1/--n1 vs --k2/--n2), a percentage of n, a GRIM mean, percentages that should add up to
+    100.
 
     Example: kb check stats --mean 59.6 --pm 8.3 --n 5 --p 0.0003
     """
@@ -204,6 +208,8 @@ def check_stats(mean, sd, se, pm, n, mean2, sd2, se2, pm2, n2, p, ratio, lower, 
     elif mean and dispersion and n and p:
         kind, value = dispersion[0]
         verdicts.append(checks.p_one_sample(mean, value, int(n), p, dispersion_type=kind))
+    if k1 and n1 and k2 and n2 and p:
+        verdicts.append(checks.p_two_proportions(k1, n1, k2, n2, p))
     if ratio and p:
         verdicts.append(checks.p_from_ratio_ci(ratio, lower or "", upper or "", p, level=level,
                                                context="one-sided" if one_sided_stated else ""))
@@ -215,8 +221,8 @@ def check_stats(mean, sd, se, pm, n, mean2, sd2, se2, pm2, n2, p, ratio, lower, 
         verdicts.append(checks.percentages_sum_to_100([x.strip() for x in percents.split(",")]))
     if not verdicts:
         fail("give --mean with --sd/--se/--pm, --n and --p (and --mean2, --sd2/--se2/--pm2, --n2 for two groups); "
-             "or --ratio with --lower, --upper and --p; or --percent with --n; or --grim-mean with --n; "
-             "or --percents", EXIT_USAGE)
+             "or --ratio with --lower, --upper and --p; or --k1, --n1, --k2, --n2 and --p; or --percent with --n; "
+             "or --grim-mean with --n; or --percents", EXIT_USAGE)
     _print_verdicts(verdicts, as_json)
 
 

@@ -5,6 +5,8 @@ text does not relate them."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -199,6 +201,18 @@ def test_two_groups_shares_with_counts_and_a_p_are_tested_as_two_proportions():
                 "group had an EPDS score of ≥10 (p=0.46).")  # PMID 21880023
     [check] = of_kind(sentence, "p_from_two_proportions")
     assert check["verdict"] == "consistent" and "Fisher" in check["detail"]
+
+
+def test_check_stats_has_the_two_group_and_two_proportion_forms():
+    runner = CliRunner()
+    # PMID 21880023's counts: 14 of 379 vs 17 of 340, p = 0.46
+    props = runner.invoke(cli, ["check", "stats", "--k1", "14", "--n1", "379", "--k2", "17", "--n2", "340",
+                                "--p", "0.46"])
+    assert props.exit_code == 0 and props.output.startswith("consistent: Reported p = 0.46 is reproduced (Fisher)")
+    means = runner.invoke(cli, ["check", "stats", "--mean", "6.66", "--sd", "4.78", "--n", "40", "--mean2", "1.17",
+                                "--sd2", "4.6", "--n2", "40", "--p", "0.5", "--json"])
+    [verdict] = json.loads(means.output)
+    assert verdict["kind"] == "p_from_two_means" and verdict["verdict"] == "inconsistent"
 
 
 # --- names, flattened superscripts, decimal points -------------------------------------------------------------
