@@ -95,7 +95,8 @@ def statistics_checks(rows: list[dict], text: str) -> list[tuple[Verdict, list[s
     found.extend(_pair_checks(rows, single))
     found.extend(two_proportions(rows))
     found.extend(parts_checks(rows))
-    found.extend((verdict, []) for verdict in check_apa_text(text))
+    found.extend((with_pairing(verdict, "the test statistic, its degrees of freedom and its p in one phrase"), [])
+                 for verdict in check_apa_text(text))
     return [item for item in found if item is not None]
 
 

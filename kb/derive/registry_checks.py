@@ -11,6 +11,7 @@ import sqlite_utils
 
 from kb.checks import p_from_difference_ci, p_from_ratio_ci, parts_sum_to_total
 from kb.checks.verdict import CONSISTENT, INCONSISTENT, Verdict, make_verdict, not_checkable
+from kb.derive.pairing import with_pairing
 from kb.derive.versus import registry_vs_article
 
 RATIO = re.compile(r"hazard|odds|risk|ratio|\bHR\b|\bOR\b|\bRR\b", re.IGNORECASE)
@@ -32,7 +33,8 @@ def trial_checks(db: sqlite_utils.Database, nct: str) -> list[tuple[Verdict, lis
                                               context=row["source_text"] or "")
         else:
             continue
-        found.append((verdict, [row["id"]]))
+        found.append((with_pairing(verdict, f"one registry analysis: estimate, CI and p at {row['path']}"),
+                      [row["id"]]))
     found.extend(_baseline_totals(db, nct))
     if trial["study_type"] == "INTERVENTIONAL":
         found.append((registration_timing(trial), []))

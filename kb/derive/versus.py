@@ -226,6 +226,7 @@ def _shared_numbers(db: sqlite_utils.Database, nct: str, published: list[dict]) 
         inputs = {"publication": pub["value"], "unit": pub["unit"], "measure": pub["measure"]}
         if agree:
             reg = agree[0]
+            inputs["pairing"] = f"equal values of one kind ({kind}) on both sides, at {reg['path']}"
             found.append((make_verdict("shared_number", {**inputs, "registry": reg["value"]}, pub["value"], {},
                                        [reg["id"]],
                           f"The article's {shown} ({pub['measure'] or 'unnamed measure'}) matches the registry's "
@@ -239,6 +240,8 @@ def _shared_numbers(db: sqlite_utils.Database, nct: str, published: list[dict]) 
             continue
         reg_measure = measures[match]["measure"]
         values = ", ".join(_registry_value(r, pub["unit"]) for r in same_kind if r["measure"] == reg_measure)
+        inputs["pairing"] = (f"the article's measure \"{pub['measure']}\" matches the registry outcome "
+                             f"\"{reg_measure}\" (the endpoint matching rule)")
         found.append((make_verdict("shared_number", inputs, pub["value"], {}, [],
                                    f"The article's {shown} for {pub['measure']} matches none of the registry's values "
                                    f"for \"{reg_measure}\": {values}.", verdict=INCONSISTENT),
