@@ -308,7 +308,8 @@ def test_failing_sources_do_not_stop_the_others(server, db):
     serve_seed(server, **{
         f"/crossref/works/{DOI}": Reply(404, b"Resource not found."),
         "/pubmed/efetch.fcgi": Reply(200, PUBMED_XML.replace(b"refractory patients", b"refractory &nbsp; patients")),
-        "/jstage_api": Reply(200, b'<feed xmlns="http://www.w3.org/2005/Atom"><result><status>0</status></result></feed>'),
+        "/jstage_api": Reply(200, b'<feed xmlns="http://www.w3.org/2005/Atom">'
+                                  b'<result><status>0</status></result></feed>'),
     })
     report = pipeline.harvest_article(db, pmid=PMID)
     assert report["sources_ok"] == ["Europe PMC", "CiNii Research"]

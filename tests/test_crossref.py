@@ -83,7 +83,8 @@ def test_damaged_real_json_gives_a_record_or_parse_error_only(body):
 # --- fetch -----------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", ["10.123/x", "11.1136/jclinpath", "doi:", "10.1136/", "10.1136/a b", "https://example.org/10.1136/x"])
+@pytest.mark.parametrize("bad", ["10.123/x", "11.1136/jclinpath", "doi:", "10.1136/", "10.1136/a b",
+                                 "https://example.org/10.1136/x"])
 def test_malformed_doi_is_refused_before_any_request(server, bad):
     with pytest.raises(BadIdentifier, match="10.NNNN/suffix"):
         crossref.fetch(bad)

@@ -35,7 +35,8 @@ def test_webapi_entries_of_the_real_fixture():
 
 
 def test_webapi_error_status_is_a_parse_error():
-    body = b'<feed xmlns="http://www.w3.org/2005/Atom"><result><status>ERR_001</status><message>bad</message></result></feed>'
+    body = (b'<feed xmlns="http://www.w3.org/2005/Atom">'
+            b'<result><status>ERR_001</status><message>bad</message></result></feed>')
     with pytest.raises(ParseError, match="^J-STAGE WebAPI x: parse failure: WebAPI status ERR_001: bad"):
         jstage.parse_search(body, "x")
 

@@ -21,8 +21,8 @@ OF_TOTAL = re.compile(r"(?:^|[;:]\s*|\b[A-Z]+S?:\s*)(?i:of|among|in)\s+(?i:the\s
 # then a colon and the shares it is split into.
 TOTAL_COLON = re.compile(rf"(?P<n>\d[\d,]*)\s+(?:[A-Za-z][\w-]*\s+){{0,3}}?(?P<noun>{POPULATION})[^:;]{{0,100}}:\s")
 PARTITION = re.compile(r"\b(?i:divided|split|randomi[sz]ed|allocated|assigned|stratified|separated|categori[sz]ed|"
-                       r"classified|grouped)(?:\s+(?i:them|these|those|the\s+\w+))?\s+(?i:into|to|in|between)\b|\b(?i:consist\w*\s+of|compris\w*|of\s+whom|"
-                       r"made\s+up\s+of)\b")
+                       r"classified|grouped)(?:\s+(?i:them|these|those|the\s+\w+))?\s+(?i:into|to|in|between)\b|"
+                       r"\b(?i:consist\w*\s+of|compris\w*|of\s+whom|made\s+up\s+of)\b")
 INCOMPLETE = re.compile(r"\b(?i:most\s+common\w*|most\s+frequent\w*|including|includ\w+\s+\d|such\s+as|e\.g\.|mainly|"
                         r"especially|notably|among\s+(?:them|these|others)|others?\b|remaining)")
 CONCENTRATION = re.compile(r"(?i:bupivacaine|lidocaine|lignocaine|ropivacaine|levobupivacaine|mepivacaine|"
