@@ -83,12 +83,6 @@ def parse_response(fetched: http.Fetched) -> list[Found]:
             for record in sources.article_source(fetched.source).parse(fetched.body, fetched.key)]
 
 
-def article_documents(fetched_list: list[http.Fetched]) -> list[documents.Document]:
-    """Documents for every article in `fetched_list`: records grouped by shared identifiers, one merged article
-    per group. A response holding no record (an empty search) belongs to no article and is not kept."""
-    return [doc for docs in articles_in(fetched_list) for doc in docs]
-
-
 def articles_in(fetched_list: list[http.Fetched]) -> list[list[documents.Document]]:
     """The documents of each article in `fetched_list` (records without a PMID, DOI or PMCID name no article and
     are left out)."""
