@@ -1,23 +1,25 @@
 """What each trial's and article's derived rows were computed from, and which of them are stale.
 
 Derive (kb/derive) replaces a subject's derived rows (regimen, endpoints, results, endpoint_comparison, checks) and,
-in the same transaction, records in `derived` what they were computed from (`record`). Its inputs are:
+in the same transaction, records in `derived` what they were computed from (`record`):
 
-- a trial: its current body (`trials.snapshot_id`) and, for each article linked to it (`article_trials`), that
-  article's bodies;
-- an article: its bodies (the `article_sources` snapshots its fields were merged from) and, for each trial linked to
-  it, that trial's body;
+- a trial: its current body (`trials.snapshot_id`) | the articles linked to it (`article_trials`);
+- an article: its bodies (the `article_sources` snapshots its fields were merged from) | the trials linked to it;
 
-so `derived_from` reads `<own bodies> | <linked subject> = <its bodies>; ...`, and `version` is DERIVE_VERSION.
-A subject is stale (`stale_subjects`) when it has no `derived` row (never derived: an import interrupted before or
-during derive, `kb import --no-derive`, a KB made before this table existed), when its inputs differ from those
-recorded (a new body of it or of a linked subject, a link added or gone), or when derive's code is another version.
-What a stale subject's rows depend on further away (a trial's checks read its articles' endpoints, matched against
-the registry endpoints of every trial linked to those articles) is re-derived with it: `rederive` takes each subject
-together with everything linked to it.
+and `version`, the version of derive's code (DERIVE_VERSION). A subject is stale (`stale_subjects`) when it has no
+`derived` row (never derived: an import interrupted before or during derive, `kb import --no-derive`, a KB made
+before this table existed), when its bodies or its links differ from those recorded, or when derive's code is
+another version.
 
-Which subjects are stale is one query (`STALE`): one pass over `trials` and `articles`, every other read through an
-index (article_trials by nct_id or by article_id, article_sources and derived by their primary keys).
+A subject's rows also depend on its linked subjects' bodies (a trial's checks read its articles' endpoints, which are
+matched against the registry endpoints of every trial linked to them); those are not repeated in its record, because
+`rederive` derives each subject together with everything linked to it: when a body changes, its subject is stale,
+and deriving it re-derives the linked subjects in the same transaction. A link that goes away changes the record of
+both ends, so the subject that lost it is stale too.
+
+Which subjects are stale is one query (`STALE`): one pass over `trials` and `articles`, each read from an index of
+its id, and every other read through an index (article_trials by nct_id or by article_id, article_sources and
+derived by their primary keys).
 """
 
 from __future__ import annotations
@@ -30,21 +32,18 @@ import sqlite_utils
 # refresh or `kb check` re-derives the whole KB (chunk by chunk, each committed).
 DERIVE_VERSION = "1"
 
-_BODIES = "coalesce((SELECT group_concat(s.snapshot_id, ' + ') FROM article_sources s WHERE s.article_id = {}), '')"
-_TRIAL_BODY = "coalesce((SELECT t2.snapshot_id FROM trials t2 WHERE t2.nct_id = {}), '')"
-
-# Every trial and article with what it would be derived from now; `{trials}` and `{articles}` restrict them.
-INPUTS = f"""
+# Every trial and article with what it would be derived from now; `{trials}` and `{articles}` restrict them. Linked
+# subjects are listed by id, in id order: each read from an index that holds them in that order (a subject linked by
+# two kinds of evidence is listed twice; the record changes when evidence does).
+INPUTS = """
 SELECT t.nct_id AS subject, 'trial' AS kind, coalesce(t.snapshot_id, '') || ' | ' || coalesce(
-  (SELECT group_concat(l.article_id || ' = ' || {_BODIES.format('l.article_id')}, '; ')
-   FROM (SELECT DISTINCT article_id FROM article_trials WHERE nct_id = t.nct_id ORDER BY article_id) l), '')
-  AS derived_from
-FROM trials t {{trials}}
+  (SELECT group_concat(l.article_id, ' ') FROM article_trials l WHERE l.nct_id = t.nct_id), '') AS derived_from
+FROM trials t {trials}
 UNION ALL
-SELECT a.article_id, 'article', {_BODIES.format('a.article_id')} || ' | ' || coalesce(
-  (SELECT group_concat(l.nct_id || ' = ' || {_TRIAL_BODY.format('l.nct_id')}, '; ')
-   FROM (SELECT DISTINCT nct_id FROM article_trials WHERE article_id = a.article_id ORDER BY nct_id) l), '')
-FROM articles a {{articles}}
+SELECT a.article_id, 'article',
+  coalesce((SELECT group_concat(s.snapshot_id, ' ') FROM article_sources s WHERE s.article_id = a.article_id), '')
+  || ' | ' || coalesce((SELECT group_concat(l.nct_id, ' ') FROM article_trials l WHERE l.article_id = a.article_id), '')
+FROM articles a {articles}
 """
 
 # The subjects whose derived rows are missing or were computed from other inputs (or code): (subject, kind), trials

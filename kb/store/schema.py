@@ -128,7 +128,8 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
     ),
     "article_trials": (
         {"article_id": T, "nct_id": T, "evidence": T, "snapshot_id": T, "path": T},
-        ("article_id", "nct_id", "evidence"), [("nct_id", "evidence"), "snapshot_id"],
+        # (nct_id, article_id): a trial's articles, each once and in order, for the stale query (kb/store/derived.py)
+        ("article_id", "nct_id", "evidence"), [("nct_id", "evidence"), "snapshot_id", ("nct_id", "article_id")],
     ),
     "article_sources": (
         {"article_id": T, "source": T, "snapshot_id": T, "fields": T},
