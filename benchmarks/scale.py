@@ -570,6 +570,8 @@ def main() -> None:
         derived = None if "derive" in skip else bench_derive(small)
         refreshed = None
         if "refresh" not in skip and min(sizes) == 1000:
+            if derived is None:
+                print("\n(derive skipped: the refresh derives the 1,000 stale trials first, and its time includes it)")
             refreshed = bench_refresh(small, texts, work)
         elif "refresh" not in skip:
             print("\n3. Refresh: skipped (needs 1000 among --sizes)")

@@ -103,7 +103,8 @@ def build(ncts, pmids, dois, offline, db_path):
 @cli.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--derive/--no-derive", default=True, show_default=True,
-              help="Extract and check the imported records (skip for a bulk load, then run `kb check`).")
+              help="Extract and check the imported records, and any an earlier run left underived (skip for a bulk "
+                   "load, then run `kb check`).")
 @db_option
 def import_(paths, derive, db_path):
     """Load saved responses without network: study JSON, the registry's JSON array or ZIP download, and article
@@ -124,7 +125,11 @@ def _import(paths: list[Path], db_path: str, then_derive: bool = True):
     click.echo(f"{summary.read} studies read, {summary.stored} stored, {summary.unchanged} unchanged; "
                f"{len(summary.article_ids)} articles; {len(summary.failed)} failed.")
     if then_derive:
+        click.echo(f"{summary.derived} trials and articles derived (this import's, and any an earlier run left).")
         _checks_line(db)
+    elif summary.stale:
+        click.echo(f"{summary.stale} trials and articles not derived yet (no extraction, no checks): `kb check` "
+                   "derives them, as does the next import or refresh.")
     if summary.failed:
         sys.exit(EXIT_FAILED)
 

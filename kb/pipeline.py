@@ -3,6 +3,10 @@
 Nothing here prints: each step reports through `emit` (an `Event`: one line of text, `error` for a failure) and
 returns a summary; `kb.cli` prints. A record that fails is reported and leaves the KB as it was (each document is
 saved in one transaction); the others go on.
+
+Each way in ends by deriving whatever is stale (`derive_stale`, kb/store/derived.py), not only what this run stored:
+a run interrupted before or during derive (Ctrl-C, kill -9, a full disk) leaves its trials and articles stale, and the
+next import, refresh or `kb check` derives them, so the KB ends the same however often it was interrupted.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from harvest.errors import BadIdentifier, HarvestError, NotFound, ParseError, Up
 from harvest.identifiers import normalize_doi, normalize_pmid
 from harvest.registries import ctgov
 from kb.load import articles, files, trials
-from kb.store import bulk, documents, history
+from kb.store import bulk, derived, documents, history
 
 DEFAULT_NCT, DEFAULT_PMID, DEFAULT_DOI = "NCT02193698", "32009091", "10.2169/internalmedicine.3800-19"
 BATCH = 500  # studies per transaction in an import
+DERIVE_BATCH = 500  # stale trials and articles per derive transaction (each committed: an interruption keeps them)
 STATE_LINES = {"gone": "no longer in the registry: registry_state = 'gone' (its rows are kept)",
                "alias": "now an alias of {alias_of}: registry_state = 'alias'",
                "current": "in the registry again: registry_state = 'current'"}
@@ -51,6 +56,23 @@ def derive(db: sqlite_utils.Database, nct_ids=(), article_ids=()) -> None:
     from kb.derive import rederive
 
     rederive(db, nct_ids, article_ids)
+
+
+def derive_stale(db: sqlite_utils.Database, stopped: Callable[[], bool] = lambda: False) -> int:
+    """Derive every stale trial and article (`kb.store.derived.stale_subjects`), DERIVE_BATCH to a transaction
+    (`kb.derive.derive_in_batches`; scipy is imported only when something is stale). Returns how many were derived;
+    those not reached (interrupted, or `stopped()` between two batches) stay stale for the next run."""
+    stale = derived.stale_subjects(db)
+    if not stale:
+        return 0
+    from kb.derive import derive_in_batches
+
+    return derive_in_batches(db, stale, DERIVE_BATCH, stopped)
+
+
+def stale_count(db: sqlite_utils.Database) -> int:
+    """How many trials and articles wait for derive."""
+    return len(derived.stale_subjects(db))
 
 
 # --- kb build --------------------------------------------------------------------------------------------------------
@@ -96,7 +118,7 @@ def build(db: sqlite_utils.Database, ncts: list[str], pmids: list[str], dois: li
         missed = "; ".join(report["sources_failed"].values())
         emit(Event(f"{report['article_id']}: from {', '.join(report['sources_ok'])}"
                    + (f" (not from: {missed})" if missed else "")))
-    derive(db, ncts, article_ids)
+    derive_stale(db)  # what this build stored, and whatever an earlier run left underived
     return summary
 
 
@@ -141,13 +163,17 @@ def harvest_article(db: sqlite_utils.Database, pmid: str | None = None, doi: str
 
 @dataclass
 class ImportSummary:
-    """What an import read, stored (by NCT ID), found unchanged, and could not read; the articles it stored."""
+    """What an import read, stored (by NCT ID), found unchanged, and could not read; the articles it stored; how
+    many trials and articles it derived (this run's and those an earlier run left stale), or, without derive, how
+    many wait for it."""
 
     read: int = 0
     stored_ids: list[str] = field(default_factory=list)
     unchanged: int = 0
     failed: list[str] = field(default_factory=list)
     article_ids: list[str] = field(default_factory=list)
+    derived: int = 0
+    stale: int = 0
 
     @property
     def stored(self) -> int:
@@ -156,7 +182,8 @@ class ImportSummary:
 
 def import_paths(db: sqlite_utils.Database, paths: list[Path], then_derive: bool = True,
                  progress: Callable[[int], None] | None = None) -> ImportSummary:
-    """Import every saved response in `paths` (files or folders): studies, then article responses; then derive."""
+    """Import every saved response in `paths` (files or folders): studies, then article responses; then derive
+    whatever is stale (without `then_derive`, count it)."""
     summary = import_studies(db, paths, progress)
     others = [p for p in files.expand_paths(paths) if not files.is_study_file(p)]
     try:
@@ -164,7 +191,9 @@ def import_paths(db: sqlite_utils.Database, paths: list[Path], then_derive: bool
     except HarvestError as exc:
         summary.failed.append(str(exc))
     if then_derive:
-        derive(db, summary.stored_ids, summary.article_ids)
+        summary.derived = derive_stale(db)
+    else:
+        summary.stale = stale_count(db)
     return summary
 
 
@@ -246,8 +275,9 @@ class RefreshSummary:
 
 def refresh_once(db: sqlite_utils.Database, stopped: Callable[[], bool], backfill: bool = False,
                  emit: Emit = quiet) -> RefreshSummary:
-    """One refresh: the change list, then each changed record fetched and stored in its own transaction; failures
-    are reported and collected, not raised. `stopped()` is asked between two records."""
+    """One refresh: the change list, then each changed record fetched and stored (and re-derived) in its own
+    transaction; failures are reported and collected, not raised. `stopped()` is asked between two records. Then
+    whatever an earlier run left stale is derived (unless stopped: it waits for the next run)."""
     started, requests_before = time.monotonic(), http.request_count
     summary = RefreshSummary()
     tracked = trials.tracked_trials(db)
@@ -276,9 +306,20 @@ def refresh_once(db: sqlite_utils.Database, stopped: Callable[[], bool], backfil
                 emit(Event(line))
         if backfill:
             backfill_history(db, stopped, emit)
+    _derive_left_stale(db, stopped, emit)
     summary.requests = http.request_count - requests_before
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _derive_left_stale(db: sqlite_utils.Database, stopped: Callable[[], bool], emit: Emit) -> None:
+    """Derive what an earlier run left stale (a changed record was re-derived when it was stored)."""
+    count = derive_stale(db, stopped)
+    if count:
+        emit(Event(f"refresh: {count} trials and articles derived (left stale by an earlier run)"))
+    if stopped() and (left := stale_count(db)):
+        emit(Event(f"refresh: {left} trials and articles left to derive; the next import, refresh or "
+                   "`kb check` derives them"))
 
 
 def fetch_change(nct_id: str) -> Change:

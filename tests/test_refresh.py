@@ -19,6 +19,7 @@ from datasette.app import Datasette
 from harvest.http import Fetched
 from kb.cli import refresh
 from kb.load import trials
+from kb.pipeline import derive_stale
 from kb.schedule import refresh_lock
 from kb.store.schema import open_db
 
@@ -67,11 +68,13 @@ def change_list(*bodies: bytes) -> bytes:
 
 
 def seed(db_path, *bodies: bytes) -> None:
-    """The KB as `kb build` would leave it after fetching these bodies (version 1 of each)."""
+    """The KB as `kb build` would leave it after fetching these bodies (version 1 of each), derived: a refresh
+    derives whatever is stale, so an underived KB would change with any refresh."""
     fetched = [Fetched("ClinicalTrials.gov", nct_of(body), f"https://clinicaltrials.gov/api/v2/studies/{nct_of(body)}",
                        200, body) for body in bodies]
     with open_db(str(db_path)) as db:
         trials.save_studies(db, [trials.study_document(response) for response in fetched])
+        derive_stale(db)
 
 
 def serve(server, *bodies: bytes, listed: tuple[bytes, ...] | None = None) -> None:

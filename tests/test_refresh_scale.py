@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from harvest import http
-from kb.pipeline import import_studies
+from kb.pipeline import derive_stale, import_studies
 from kb.store.schema import open_db
 
 from . import test_refresh as helpers
@@ -29,6 +29,7 @@ def kb_1000(tmp_path_factory):
     (folder / "studies.json").write_text("[" + ",\n".join(body.decode() for body in bodies) + "]")
     with open_db(str(folder / "kb.db")) as db:
         assert import_studies(db, [folder / "studies.json"]).stored == TRIALS
+        assert derive_stale(db) == TRIALS  # a complete KB: a refresh derives whatever is stale
     return folder / "kb.db", bodies
 
 

@@ -3,12 +3,15 @@
 `rederive` replaces what the previous run derived for the same subjects, so `kb check` is idempotent: rows from the
 extractors (`rows`), the computed endpoint comparison (`endpoint_comparison`), and the `checks` rows of each subject:
 an article's abstract recomputed (`abstract_checks`), a trial's registry record recomputed and compared with its
-articles (`registry_checks`, `versus`).
+articles (`registry_checks`, `versus`). In the same transaction it records what each subject's rows were computed
+from (`kb.store.derived`), so that a run interrupted before or during derive leaves its subjects stale, and the next
+one derives them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import sqlite_utils
 
@@ -16,7 +19,7 @@ from kb.derive.abstract_checks import article_checks
 from kb.derive.endpoint_comparison import refresh_endpoint_comparison
 from kb.derive.registry_checks import trial_checks
 from kb.derive.rows import article_rows, trial_rows
-from kb.store import documents
+from kb.store import derived, documents
 
 
 def check_rows(db: sqlite_utils.Database, subject: str) -> list[dict]:
@@ -37,9 +40,10 @@ def check_rows(db: sqlite_utils.Database, subject: str) -> list[dict]:
     return rows
 
 
-def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=(), every_trial: bool = False) -> None:
+def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=(), every_trial: bool = False) -> set[str]:
     """Re-extract and re-check the given trials and articles, and everything linked to them, in one transaction;
-    then recompute their computed rows (endpoint_comparison), those of every trial when `every_trial`."""
+    then recompute their computed rows (endpoint_comparison), those of every trial when `every_trial`, and record
+    what they were derived from. Returns the trials and articles derived."""
     nct_ids, article_ids = set(nct_ids), set(article_ids)
     for nct in list(nct_ids):
         article_ids |= {r["article_id"] for r in db["article_trials"].rows_where("nct_id = ?", [nct])}
@@ -60,12 +64,39 @@ def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=(), every_trial:
         documents.save(db, [documents.Document(None, {"checks": check_rows(db, subject)},
                                                {"checks": {"subject": subject}})
                         for subject in sorted(nct_ids) + sorted(article_ids)])
+        derived.record(db, nct_ids, article_ids)
+    return nct_ids | article_ids
 
 
-def rederive_all(db: sqlite_utils.Database) -> None:
+def rederive_all(db: sqlite_utils.Database) -> set[str]:
     """Re-derive every trial and article in the KB."""
-    rederive(db, [r["nct_id"] for r in db["trials"].rows], [r["article_id"] for r in db["articles"].rows],
-             every_trial=True)
+    return rederive(db, [r["nct_id"] for r in db["trials"].rows], [r["article_id"] for r in db["articles"].rows],
+                    every_trial=True)
+
+
+def derive_in_batches(db: sqlite_utils.Database, subjects: list[tuple[str, str]], size: int,
+                      stopped: Callable[[], bool] = lambda: False) -> int:
+    """Derive (subject, kind) pairs `size` at a time, each batch with everything linked to it in its own transaction,
+    taken before anything is read (BEGIN IMMEDIATE: another writer waits rather than failing halfway); a subject
+    derived with an earlier batch is not derived again. `stopped()` is asked between two batches. Returns how many
+    trials and articles were derived."""
+    done: set[str] = set()
+    for start in range(0, len(subjects), size):
+        if stopped():
+            break
+        batch = [(subject, kind) for subject, kind in subjects[start:start + size] if subject not in done]
+        if not batch:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            derived_now = rederive(db, [s for s, kind in batch if kind == "trial"],
+                                   [s for s, kind in batch if kind != "trial"])
+            db.commit()  # inside: a full disk may fail the commit itself
+        except BaseException:
+            db.rollback()
+            raise
+        done |= derived_now
+    return len(done)
 
 
 def verdict_counts(db: sqlite_utils.Database) -> dict[str, int]:

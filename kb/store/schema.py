@@ -35,8 +35,10 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
          "brief_summary": T, "detailed_description": T, "eligibility_criteria": T, "sex": T,
          "minimum_age": T, "maximum_age": T, "healthy_volunteers": I, "std_ages": T,
          "registry_state": T, "alias_of": T, "snapshot_id": T},
+        # (nct_id, snapshot_id): which body each trial has, read by the stale query (kb/store/derived.py) without
+        # reading the trials' rows and their long texts
         ("nct_id",), ["overall_status", "phase", "study_type", "snapshot_id", "last_update_posted", "has_results",
-                      "alias_of"],
+                      "alias_of", ("nct_id", "snapshot_id")],
     ),
     "trial_versions": (
         {"nct_id": T, "version": I, "observed_at": T, "last_update_posted": T, "sha256": T, "snapshot_id": T,
@@ -126,7 +128,8 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
     ),
     "article_trials": (
         {"article_id": T, "nct_id": T, "evidence": T, "snapshot_id": T, "path": T},
-        ("article_id", "nct_id", "evidence"), [("nct_id", "evidence"), "snapshot_id"],
+        # (nct_id, article_id): a trial's articles, each once and in order, for the stale query (kb/store/derived.py)
+        ("article_id", "nct_id", "evidence"), [("nct_id", "evidence"), "snapshot_id", ("nct_id", "article_id")],
     ),
     "article_sources": (
         {"article_id": T, "source": T, "snapshot_id": T, "fields": T},
@@ -154,6 +157,12 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
          "article_id": T, "publication_kind": T, "publication_measure": T, "publication_time_frame": T,
          "publication_sentence": T, "registry_position": I, "registry_endpoint": T, "publication_endpoint": T},
         (), ["nct_id", "status", "registry_kind"],
+    ),
+    # Written by derive with the rows above (kb/store/derived.py): what each subject's derived rows were computed
+    # from; a subject without a row here, or whose inputs changed since, is stale and derived by the next run.
+    "derived": (
+        {"subject": T, "kind": T, "derived_from": T, "version": T},
+        ("subject",), [],
     ),
 }
 
