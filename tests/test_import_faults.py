@@ -8,6 +8,7 @@ limits are lowered through the environment where a real input would be large."""
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,27 @@ def study(nct_id: str, **identification) -> dict:
     doc = json.loads(SMALL)
     doc["protocolSection"]["identificationModule"].update(nctId=nct_id, **identification)
     return doc
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+# --- 6. one bad record fails alone -----------------------------------------------------------------------------------
+
+
+def test_a_deeply_nested_study_file_or_member_is_one_line(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"protocolSection": {"identificationModule": {"nctId": "NCT00000001"}}, "x": '
+                    + nested(100_000) + "}")
+    archive = tmp_path / "deep.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("deep.json", deep.read_bytes())
+        z.writestr("small.json", SMALL)
+    result = run("import", deep, archive, "--db", tmp_path / "kb.db", "--no-derive")
+    assert result.exit_code == 1
+    assert len(errors(result)) == 2 and all("nested more than 64 levels" in line for line in errors(result))
+    assert stored(tmp_path / "kb.db") == {"NCT03418623"}
 
 
 # --- 7. identifiers are normalised and validated wherever they enter -------------------------------------------------
