@@ -181,9 +181,10 @@ def import_studies(db: sqlite_utils.Database, paths: list[Path], progress=None) 
     with bulk.DeferredIndexes(db, written) as deferred:
 
         def flush():
-            stored = trials.save_studies(db, batch)
+            stored, failed = trials.save_each(db, batch)
             summary.stored_ids.extend(stored)
-            summary.unchanged += len(batch) - len(stored)
+            summary.failed.extend(failed)
+            summary.unchanged += len(batch) - len(stored) - len(failed)
             batch.clear()
             if summary.stored >= bulk_after:
                 deferred.start()
@@ -197,7 +198,8 @@ def import_studies(db: sqlite_utils.Database, paths: list[Path], progress=None) 
                     if progress:
                         progress(consumed)
                     try:
-                        batch.append(trials.study_document(*files.study_response(raw, url, fetched_at, where, value)))
+                        batch.append((where, trials.study_document(*files.study_response(raw, url, fetched_at, where,
+                                                                                         value))))
                     except ParseError as exc:
                         summary.failed.append(str(exc))
                     if len(batch) >= BATCH:

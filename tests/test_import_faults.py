@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from harvest.identifiers import normalize_nct
+from kb import pipeline
 from kb.cli import cli
 from kb.store.schema import open_db
 
@@ -62,6 +63,23 @@ def test_a_deeply_nested_study_file_or_member_is_one_line(tmp_path):
     assert result.exit_code == 1
     assert len(errors(result)) == 2 and all("nested more than 64 levels" in line for line in errors(result))
     assert stored(tmp_path / "kb.db") == {"NCT03418623"}
+
+
+def test_a_study_that_cannot_be_stored_fails_alone_in_its_batch(tmp_path, monkeypatch):
+    """Valid JSON that SQLite cannot hold (a lone surrogate escape, a number past 64 bits) fails alone: its batch is
+    stored study by study."""
+    monkeypatch.setattr(pipeline, "BATCH", 3)
+    surrogate, huge = study("NCT00000002"), study("NCT00000003")
+    surrogate["protocolSection"]["identificationModule"]["briefTitle"] = "A \udc80 title"
+    huge["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 10**30
+    path = tmp_path / "studies.json"
+    path.write_text(json.dumps([study("NCT00000001"), surrogate, huge, study("NCT00000004")]))
+    result = run("import", path, "--db", tmp_path / "kb.db", "--no-derive")
+    assert result.exit_code == 1
+    assert [line.split(": cannot be stored")[0] for line in errors(result)] == [
+        f"kb: ClinicalTrials.gov {path}[1]", f"kb: ClinicalTrials.gov {path}[2]"]
+    assert stored(tmp_path / "kb.db") == {"NCT00000001", "NCT00000004"}
+    assert "4 studies read, 2 stored, 0 unchanged; 0 articles; 2 failed." in result.output
 
 
 # --- 7. identifiers are normalised and validated wherever they enter -------------------------------------------------
