@@ -156,27 +156,42 @@ class ImportSummary:
 
 def import_paths(db: sqlite_utils.Database, paths: list[Path], then_derive: bool = True,
                  progress: Callable[[int], None] | None = None) -> ImportSummary:
-    """Import every saved response in `paths` (files or folders): studies, then article responses; then derive."""
-    summary = import_studies(db, paths, progress)
-    others = [p for p in files.expand_paths(paths) if not files.is_study_file(p)]
-    try:
-        summary.article_ids = import_article_files(db, others)
-    except HarvestError as exc:
-        summary.failed.append(str(exc))
+    """Import every saved response in `paths` (files or folders): studies, then article responses; then derive.
+
+    A file holding no record kb import reads, a record that does not parse, a refused ZIP member or array element
+    is a failure (one line naming the file, and the member or position) and everything else is stored.
+    """
+    summary, study_files, article_files = ImportSummary(), [], []
+    for path in files.expand_paths(paths):
+        try:
+            kind = files.file_kind(path)
+        except OSError as exc:
+            summary.failed.append(files.failure(path, exc))
+            continue
+        if kind is None:
+            summary.failed.append(f"{path}: {files.NOTHING}")
+        elif kind in files.STUDY_KINDS:
+            study_files.append(path)
+        else:
+            article_files.append((path, kind))
+    import_studies(db, study_files, progress, summary)
+    summary.article_ids = import_articles(db, article_files, summary.failed)
     if then_derive:
         derive(db, summary.stored_ids, summary.article_ids)
     return summary
 
 
-def import_studies(db: sqlite_utils.Database, paths: list[Path], progress=None) -> ImportSummary:
-    """Import every study in `paths`, in transactions of up to BATCH studies.
+def import_studies(db: sqlite_utils.Database, paths: list[Path], progress=None,
+                   summary: ImportSummary | None = None) -> ImportSummary:
+    """Import every study in `paths` (other files are left out), in transactions of up to BATCH studies; a study
+    that is refused or does not parse, or a file that gives none, is added to `summary.failed`.
 
     Once an import has stored as many studies as the KB held when it began (at least a batch), it becomes a bulk
     load: secondary indexes and full-text indexing wait for its end (kb/store/bulk.py).
     """
     looked_up = {table: {next(iter(where))} for table, where in trials.study_scopes("").items()}
     written = {"snapshots": set(), "trials": set(), "trial_versions": set()} | looked_up
-    summary, batch = ImportSummary(), []
+    summary, batch = summary or ImportSummary(), []
     bulk_after = max(BATCH, db["trials"].count)
     with bulk.DeferredIndexes(db, written) as deferred:
 
@@ -190,24 +205,47 @@ def import_studies(db: sqlite_utils.Database, paths: list[Path], progress=None) 
                 deferred.start()
 
         for path in files.expand_paths(paths):
-            if not files.is_study_file(path):
-                continue
             try:
-                for raw, value, url, fetched_at, where, consumed in files.iter_studies(path):
+                if not files.is_study_file(path):
+                    continue
+                for element in files.iter_studies(path):
                     summary.read += 1
                     if progress:
-                        progress(consumed)
+                        progress(element.consumed)
                     try:
-                        batch.append((where, trials.study_document(*files.study_response(raw, url, fetched_at, where,
-                                                                                         value))))
+                        if element.error:
+                            raise element.error
+                        batch.append((element.where, trials.study_document(*files.study_response(
+                            element.raw, element.url, element.fetched_at, element.where, element.value))))
                     except ParseError as exc:
                         summary.failed.append(str(exc))
                     if len(batch) >= BATCH:
                         flush()
-            except ParseError as exc:
-                summary.failed.append(str(exc))
+            except (ParseError, files.Unreadable, OSError) as exc:
+                summary.failed.append(files.failure(path, exc))
             flush()
     return summary
+
+
+def import_articles(db: sqlite_utils.Database, article_files: list[tuple[Path, sources.ArticleSource]],
+                    failed: list[str]) -> list[str]:
+    """Store the articles in saved responses ((path, source) pairs), each file parsed on its own: one that does not
+    parse or names no article (no PMID, DOI or PMCID) is added to `failed`, the others are stored, in one
+    transaction. Returns the article ids."""
+    found = []
+    for path, source in article_files:
+        try:
+            records = [f for f in articles.parse_response(files.article_response(path, source))
+                       if any(f.record["ids"].values())]
+        except (HarvestError, OSError) as exc:
+            failed.append(files.failure(path, exc))
+            continue
+        if not records:
+            failed.append(f"{path}: a {source.name} response naming no article (no PMID, DOI or PMCID)")
+        found += records
+    saved = articles.merge_found(found)
+    articles.save_articles(db, saved)
+    return [docs[0].rows["articles"][0]["article_id"] for docs in saved]
 
 
 def import_article_files(db: sqlite_utils.Database, paths: list[Path]) -> list[str]:

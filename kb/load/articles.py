@@ -92,7 +92,12 @@ def article_documents(fetched_list: list[http.Fetched]) -> list[documents.Docume
 def articles_in(fetched_list: list[http.Fetched]) -> list[list[documents.Document]]:
     """The documents of each article in `fetched_list` (records without a PMID, DOI or PMCID name no article and
     are left out)."""
-    found = [f for fetched in fetched_list for f in parse_response(fetched) if any(f.record["ids"].values())]
+    return merge_found([f for fetched in fetched_list for f in parse_response(fetched)
+                        if any(f.record["ids"].values())])
+
+
+def merge_found(found: list[Found]) -> list[list[documents.Document]]:
+    """The documents of each article the records in `found` describe (grouped by shared identifiers)."""
     return [merge(group) for group in group_by_identity(found)]
 
 
