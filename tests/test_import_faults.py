@@ -423,3 +423,32 @@ def test_the_offline_build_still_imports_its_folder(tmp_path):
     assert result.exit_code == 0, result.output
     assert "NCT00791778" in stored(tmp_path / "kb.db")
 
+
+
+def test_a_file_that_cannot_be_opened_is_one_line(tmp_path, monkeypatch):
+    """(The tests run as root, whom permissions do not stop: the refusal is simulated where the file is opened.)"""
+    from kb.load import files
+
+    locked, good = tmp_path / "locked.json", tmp_path / "good.json"
+    locked.write_bytes(OTHER)
+    good.write_bytes(SMALL)
+    real = files.file_kind
+
+    def refuse(path):
+        if path == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(files, "file_kind", refuse)
+    result = run("import", locked, good, "--db", tmp_path / "kb.db", "--no-derive")
+    assert result.exit_code == 1 and errors(result) == [f"kb: {locked}: cannot be read (Permission denied)"]
+    assert stored(tmp_path / "kb.db") == {"NCT03418623"}
+
+
+def test_a_limit_that_is_not_a_number_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("KB_MAX_BODY_BYTES", "64MB")
+    good = tmp_path / "good.json"
+    good.write_bytes(SMALL)
+    result = run("import", good, "--db", tmp_path / "kb.db")
+    assert result.exit_code == 2 and errors(result) == ["kb: KB_MAX_BODY_BYTES='64MB': expected a whole number"]
+    assert not (tmp_path / "kb.db").exists()
