@@ -57,6 +57,13 @@ def valid_or_none(normalize, value) -> str | None:
         return None
 
 
+def nct_in_field(value) -> str | None:
+    """The NCT ID of a field that holds one registry number (a databank accession, a clinical-trial-number), however
+    it is spelt ("nct 02193698", "NCT-02193698", blanks around it), upper case; None for anything else."""
+    match = NCT_IN_TEXT.fullmatch(str(value).strip()) if value is not None else None
+    return "NCT" + match.group(1) if match else None
+
+
 def nct_ids(text: str | None) -> list[tuple[str, int, int]]:
     """(NCT ID, start, end) of every NCT number in `text`, in order, first occurrence of each."""
     seen, found = set(), []

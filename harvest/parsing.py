@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from itertools import accumulate
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, NavigableString, XMLParsedAsHTMLWarning
 from lxml import etree
@@ -20,6 +21,11 @@ HEADING_TAGS = {"title", "h1", "h2", "h3", "h4", "h5", "h6"}
 BOLD_TAGS = {"b", "strong", "bold"}
 BLOCK_TAGS = {"p", "div", "sec", "section", "li", "abstract", "title", "h1", "h2", "h3", "h4", "h5", "h6"}
 UNLABELLED = {"abstract", "summary"}
+# Deeper JSON is refused: no record of any source comes near it (a registry study is 11 levels deep), and recursive
+# code (the C decoder, the registry history's diff) must never meet a depth that exhausts the stack.
+MAX_JSON_DEPTH = 64
+_ESCAPE, _NOT_BRACKET = re.compile(rb"\\.", re.S), re.compile(rb"[^\[\]{}]+")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 def parse_xml(body: bytes | str, source: str, key: str) -> etree._Element:
@@ -40,12 +46,31 @@ def parse_xml(body: bytes | str, source: str, key: str) -> etree._Element:
     return root
 
 
+def json_depth(text: bytes | str) -> int:
+    """How deeply the arrays and objects of the JSON `text` nest (exact for valid JSON; no recursion)."""
+    if isinstance(text, str):
+        text = text.encode("utf-8", "surrogatepass")
+    unescaped = _ESCAPE.sub(b"", text) if b"\\" in text else text
+    brackets = _NOT_BRACKET.sub(b"", b"".join(unescaped.split(b'"')[::2]))  # outside strings
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+def too_deep(source: str, key: str) -> ParseError:
+    return ParseError(source, key, f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+
+
 def decode_json(body: bytes | str, source: str, key: str):
-    """`body` decoded as JSON; ParseError naming the source and the record if it is not valid JSON."""
+    """`body` decoded as JSON; ParseError naming the source and the record if it is not valid JSON (invalid UTF-8
+    included) or nests more than MAX_JSON_DEPTH levels."""
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        value = json.loads(body)
+    except RecursionError:
+        raise too_deep(source, key) from None
+    except (ValueError, UnicodeDecodeError) as exc:
         raise ParseError(source, key, f"body is not valid JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if isinstance(value, (dict, list)) and json_depth(body) > MAX_JSON_DEPTH:
+        raise too_deep(source, key)
+    return value
 
 
 def squash(text: str | None) -> str | None:

@@ -80,11 +80,12 @@ def build(ncts, pmids, dois, offline, db_path):
     Example: kb build --nct NCT01245062 --pmid 22663011 --db kb.db
     """
     if offline:
-        files = ", ".join(sorted(p.name for p in OFFLINE_DIR.iterdir() if p.suffix != ".md"))
-        click.echo(f"Offline build from the responses shipped in {OFFLINE_DIR} ({files}); see PROVENANCE.md there: "
-                   f"the seed article's responses are reconstructed from its published page, {pipeline.DEFAULT_NCT} "
-                   "has no recorded registry response, and NCT00791778 is a real recorded study with results.")
-        return _import([OFFLINE_DIR], db_path)
+        files = sorted(p for p in OFFLINE_DIR.iterdir() if p.suffix != ".md")
+        click.echo(f"Offline build from the responses shipped in {OFFLINE_DIR} ({', '.join(p.name for p in files)}); "
+                   f"see PROVENANCE.md there: the seed article's responses are reconstructed from its published page, "
+                   f"{pipeline.DEFAULT_NCT} has no recorded registry response, and NCT00791778 is a real recorded "
+                   "study with results.")
+        return _import(files, db_path)
     if not (ncts or pmids or dois):
         ncts, pmids, dois = [pipeline.DEFAULT_NCT], [pipeline.DEFAULT_PMID], [pipeline.DEFAULT_DOI]
     try:
@@ -116,6 +117,12 @@ def import_(paths, derive, db_path):
 
 
 def _import(paths: list[Path], db_path: str, then_derive: bool = True):
+    """Import `paths`; a KB this run created and stored nothing in (every path failed) is removed again."""
+    try:
+        pipeline.files.limits()
+    except pipeline.files.BadSetting as exc:
+        fail(str(exc), EXIT_USAGE)
+    created = not Path(db_path).exists()
     db = open_db(db_path)
     total = sum(p.stat().st_size for p in pipeline.files.expand_paths(paths))
     with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
@@ -124,7 +131,11 @@ def _import(paths: list[Path], db_path: str, then_derive: bool = True):
         click.echo(f"kb: {message}", err=True)
     click.echo(f"{summary.read} studies read, {summary.stored} stored, {summary.unchanged} unchanged; "
                f"{len(summary.article_ids)} articles; {len(summary.failed)} failed.")
-    if then_derive:
+    if created and not (summary.stored or summary.article_ids):
+        db.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(db_path + suffix).unlink(missing_ok=True)
+    elif then_derive:
         click.echo(f"{summary.derived} trials and articles derived (this import's, and any an earlier run left).")
         _checks_line(db)
     elif summary.stale:

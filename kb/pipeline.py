@@ -1,4 +1,5 @@
-"""Orchestration: what `kb build`, `kb import` and `kb refresh` do, each as fetch (or read) → parse → save → derive.
+"""Orchestration: what `kb build` and `kb import` do, each as fetch (or read) → parse → save → derive (`kb refresh`:
+`kb.refresh`).
 
 Nothing here prints: each step reports through `emit` (an `Event`: one line of text, `error` for a failure) and
 returns a summary; `kb.cli` prints. A record that fails is reported and leaves the KB as it was (each document is
@@ -11,9 +12,6 @@ next import, refresh or `kb check` derives them, so the KB ends the same however
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +23,11 @@ from harvest.errors import BadIdentifier, HarvestError, NotFound, ParseError, Up
 from harvest.identifiers import normalize_doi, normalize_pmid
 from harvest.registries import ctgov
 from kb.load import articles, files, trials
-from kb.store import bulk, derived, documents, history
+from kb.store import bulk, derived
 
 DEFAULT_NCT, DEFAULT_PMID, DEFAULT_DOI = "NCT02193698", "32009091", "10.2169/internalmedicine.3800-19"
 BATCH = 500  # studies per transaction in an import
 DERIVE_BATCH = 500  # stale trials and articles per derive transaction (each committed: an interruption keeps them)
-STATE_LINES = {"gone": "no longer in the registry: registry_state = 'gone' (its rows are kept)",
-               "alias": "now an alias of {alias_of}: registry_state = 'alias'",
-               "current": "in the registry again: registry_state = 'current'"}
 
 
 @dataclass(frozen=True)
@@ -183,13 +178,26 @@ class ImportSummary:
 def import_paths(db: sqlite_utils.Database, paths: list[Path], then_derive: bool = True,
                  progress: Callable[[int], None] | None = None) -> ImportSummary:
     """Import every saved response in `paths` (files or folders): studies, then article responses; then derive
-    whatever is stale (without `then_derive`, count it)."""
-    summary = import_studies(db, paths, progress)
-    others = [p for p in files.expand_paths(paths) if not files.is_study_file(p)]
-    try:
-        summary.article_ids = import_article_files(db, others)
-    except HarvestError as exc:
-        summary.failed.append(str(exc))
+    whatever is stale (without `then_derive`, count it).
+
+    A file holding no record kb import reads, a record that does not parse, a refused ZIP member or array element
+    is a failure (one line naming the file, and the member or position) and everything else is stored.
+    """
+    summary, study_files, article_files = ImportSummary(), [], []
+    for path in files.expand_paths(paths):
+        try:
+            kind = files.file_kind(path)
+        except OSError as exc:
+            summary.failed.append(files.failure(path, exc))
+            continue
+        if kind is None:
+            summary.failed.append(f"{path}: {files.NOTHING}")
+        elif kind in files.STUDY_KINDS:
+            study_files.append(path)
+        else:
+            article_files.append((path, kind))
+    import_studies(db, study_files, progress, summary)
+    summary.article_ids = import_articles(db, article_files, summary.failed)
     if then_derive:
         summary.derived = derive_stale(db)
     else:
@@ -197,44 +205,71 @@ def import_paths(db: sqlite_utils.Database, paths: list[Path], then_derive: bool
     return summary
 
 
-def import_studies(db: sqlite_utils.Database, paths: list[Path], progress=None) -> ImportSummary:
-    """Import every study in `paths`, in transactions of up to BATCH studies.
+def import_studies(db: sqlite_utils.Database, paths: list[Path], progress=None,
+                   summary: ImportSummary | None = None) -> ImportSummary:
+    """Import every study in `paths` (other files are left out), in transactions of up to BATCH studies; a study
+    that is refused or does not parse, or a file that gives none, is added to `summary.failed`.
 
     Once an import has stored as many studies as the KB held when it began (at least a batch), it becomes a bulk
     load: secondary indexes and full-text indexing wait for its end (kb/store/bulk.py).
     """
     looked_up = {table: {next(iter(where))} for table, where in trials.study_scopes("").items()}
     written = {"snapshots": set(), "trials": set(), "trial_versions": set()} | looked_up
-    summary, batch = ImportSummary(), []
+    summary, batch = summary or ImportSummary(), []
     bulk_after = max(BATCH, db["trials"].count)
     with bulk.DeferredIndexes(db, written) as deferred:
 
         def flush():
-            stored = trials.save_studies(db, batch)
+            stored, failed = trials.save_each(db, batch)
             summary.stored_ids.extend(stored)
-            summary.unchanged += len(batch) - len(stored)
+            summary.failed.extend(failed)
+            summary.unchanged += len(batch) - len(stored) - len(failed)
             batch.clear()
             if summary.stored >= bulk_after:
                 deferred.start()
 
         for path in files.expand_paths(paths):
-            if not files.is_study_file(path):
-                continue
             try:
-                for raw, value, url, fetched_at, where, consumed in files.iter_studies(path):
+                if not files.is_study_file(path):
+                    continue
+                for element in files.iter_studies(path):
                     summary.read += 1
                     if progress:
-                        progress(consumed)
+                        progress(element.consumed)
                     try:
-                        batch.append(trials.study_document(*files.study_response(raw, url, fetched_at, where, value)))
+                        if element.error:
+                            raise element.error
+                        batch.append((element.where, trials.study_document(*files.study_response(
+                            element.raw, element.url, element.fetched_at, element.where, element.value))))
                     except ParseError as exc:
                         summary.failed.append(str(exc))
                     if len(batch) >= BATCH:
                         flush()
-            except ParseError as exc:
-                summary.failed.append(str(exc))
+            except (ParseError, files.Unreadable, OSError) as exc:
+                summary.failed.append(files.failure(path, exc))
             flush()
     return summary
+
+
+def import_articles(db: sqlite_utils.Database, article_files: list[tuple[Path, sources.ArticleSource]],
+                    failed: list[str]) -> list[str]:
+    """Store the articles in saved responses ((path, source) pairs), each file parsed on its own: one that does not
+    parse or names no article (no PMID, DOI or PMCID) is added to `failed`, the others are stored, in one
+    transaction. Returns the article ids."""
+    found = []
+    for path, source in article_files:
+        try:
+            records = [f for f in articles.parse_response(files.article_response(path, source))
+                       if any(f.record["ids"].values())]
+        except (HarvestError, OSError) as exc:
+            failed.append(files.failure(path, exc))
+            continue
+        if not records:
+            failed.append(f"{path}: a {source.name} response naming no article (no PMID, DOI or PMCID)")
+        found += records
+    saved = articles.merge_found(found)
+    articles.save_articles(db, saved)
+    return [docs[0].rows["articles"][0]["article_id"] for docs in saved]
 
 
 def import_article_files(db: sqlite_utils.Database, paths: list[Path]) -> list[str]:
@@ -245,150 +280,3 @@ def import_article_files(db: sqlite_utils.Database, paths: list[Path]) -> list[s
     found = articles.articles_in(responses)
     articles.save_articles(db, found)
     return [docs[0].rows["articles"][0]["article_id"] for docs in found]
-
-
-# --- kb refresh ------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Change:
-    """What the registry now says about one tracked record: its state and, unless gone, the document to store."""
-
-    nct_id: str
-    state: str
-    document: documents.Document | None = None
-    alias_of: str | None = None
-
-
-@dataclass
-class RefreshSummary:
-    checked: int = 0
-    changed: int = 0
-    failed: list[str] = field(default_factory=list)
-    requests: int = 0
-    seconds: float = 0.0
-
-    def line(self) -> str:
-        return (f"refresh: {self.checked} checked, {self.changed} changed, {len(self.failed)} failed, "
-                f"{self.requests} requests, {self.seconds:.1f} s")
-
-
-def refresh_once(db: sqlite_utils.Database, stopped: Callable[[], bool], backfill: bool = False,
-                 emit: Emit = quiet) -> RefreshSummary:
-    """One refresh: the change list, then each changed record fetched and stored (and re-derived) in its own
-    transaction; failures are reported and collected, not raised. `stopped()` is asked between two records. Then
-    whatever an earlier run left stale is derived (unless stopped: it waits for the next run)."""
-    started, requests_before = time.monotonic(), http.request_count
-    summary = RefreshSummary()
-    tracked = trials.tracked_trials(db)
-
-    def failed(message: str) -> None:
-        summary.failed.append(message)
-        emit(Event(message, error=True))
-
-    try:
-        listed = ctgov.fetch_change_list(list(tracked))
-    except HarvestError as exc:
-        failed(f"change list of {len(tracked)} records: {exc.kind}: {exc.reason}; nothing fetched")
-    else:
-        summary.checked = len(tracked)
-        for nct in trials.records_to_fetch(tracked, listed):
-            if stopped():
-                break
-            try:
-                change = fetch_change(nct)
-            except HarvestError as exc:
-                failed(str(exc))
-                continue
-            lines = store_change(db, change)
-            summary.changed += bool(lines)
-            for line in lines:
-                emit(Event(line))
-        if backfill:
-            backfill_history(db, stopped, emit)
-    _derive_left_stale(db, stopped, emit)
-    summary.requests = http.request_count - requests_before
-    summary.seconds = time.monotonic() - started
-    return summary
-
-
-def _derive_left_stale(db: sqlite_utils.Database, stopped: Callable[[], bool], emit: Emit) -> None:
-    """Derive what an earlier run left stale (a changed record was re-derived when it was stored)."""
-    count = derive_stale(db, stopped)
-    if count:
-        emit(Event(f"refresh: {count} trials and articles derived (left stale by an earlier run)"))
-    if stopped() and (left := stale_count(db)):
-        emit(Event(f"refresh: {left} trials and articles left to derive; the next import, refresh or "
-                   "`kb check` derives them"))
-
-
-def fetch_change(nct_id: str) -> Change:
-    """Fetch and parse one record: `gone` on 404, `alias` when the registry answers with another NCT ID."""
-    try:
-        fetched = ctgov.fetch_study(nct_id)
-    except NotFound:
-        return Change(nct_id, "gone")
-    document = trials.study_document(fetched)
-    actual = document.rows["trials"][0]["nct_id"]
-    if actual == nct_id:
-        return Change(nct_id, "current", document)
-    document.snapshot = dataclasses.replace(fetched, key=actual)
-    return Change(nct_id, "alias", document, alias_of=actual)
-
-
-def store_change(db: sqlite_utils.Database, change: Change) -> list[str]:
-    """Write one record's change and re-derive what depends on it, in one transaction (BEGIN IMMEDIATE: another
-    writer waits rather than failing halfway; any error or interruption rolls everything back); one line per thing
-    that changed (none if nothing did)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        stored = trials.save_studies(db, [change.document]) if change.document else []
-        moved = trials.set_state(db, change.nct_id, change.state, change.alias_of)
-        touched = sorted(set(stored) | ({change.nct_id} if moved else set()))
-        if touched:
-            _after_change(db, touched)
-        lines = [_version_line(db, nct) for nct in stored]
-    except BaseException:
-        db.rollback()
-        raise
-    db.commit()
-    if moved:
-        lines.append(f"{change.nct_id}: " + STATE_LINES[change.state].format(alias_of=change.alias_of))
-    return lines
-
-
-def _after_change(db: sqlite_utils.Database, nct_ids: list[str]) -> None:
-    """Re-derive what depends on these trials, inside the transaction that changed them."""
-    derive(db, nct_ids)
-
-
-def _version_line(db: sqlite_utils.Database, nct_id: str) -> str:
-    """The log line of the version just stored for `nct_id`."""
-    version = history.latest_versions(db, [nct_id])[nct_id]
-    if version["changed_fields"] is None:
-        return f"{nct_id}: version {version['version']} stored (first observation)"
-    paths = [change["path"] for change in json.loads(version["changed_fields"])]
-    more = f" and {len(paths) - 5} more" if len(paths) > 5 else ""
-    return (f"{nct_id}: version {version['version']} stored, {len(paths)} changed field(s): "
-            f"{', '.join(paths[:5])}{more}")
-
-
-def backfill_history(db: sqlite_utils.Database, stopped: Callable[[], bool], emit: Emit = quiet) -> None:
-    """Best effort: store, once per current trial, the versions the unofficial history view lists, as snapshots.
-
-    A failure is a warning: the endpoint is undocumented, and the refresh itself does not depend on it.
-    """
-    done = {row["key"].removesuffix("/history") for row in
-            db["snapshots"].rows_where("source = ? and key like '%/history'", [ctgov.HISTORY.name], select="key")}
-    for nct, (_, state) in trials.tracked_trials(db).items():
-        if stopped():
-            return
-        if state != "current" or nct in done:
-            continue
-        try:
-            responses = ctgov.fetch_history(nct)
-        except HarvestError as exc:
-            emit(Event(f"warning: history backfill (unofficial endpoint) skipped {nct}: {exc}", error=True))
-            continue
-        documents.save(db, [documents.Document(response, {}) for response in responses])
-        emit(Event(f"{nct}: {len(responses) - 1} registry versions stored from the unofficial history view"))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from kb import pipeline
+from kb import pipeline, refresh
 
 EXIT_LOCKED = 3
 
@@ -75,10 +75,10 @@ def stop_on_signals():
 
 
 def run(db: sqlite_utils.Database, stop: StopFlag, every: int | None, backfill: bool,
-        emit: pipeline.Emit) -> pipeline.RefreshSummary:
+        emit: pipeline.Emit) -> refresh.RefreshSummary:
     """One refresh, or (with `every`) one every `every` seconds until a stop is requested; the last summary."""
     while True:
-        summary = pipeline.refresh_once(db, stop.stopped, backfill, emit)
+        summary = refresh.refresh_once(db, stop.stopped, backfill, emit)
         emit(pipeline.Event(summary.line()))
         if not every or stop.signal:
             break

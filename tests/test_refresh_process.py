@@ -23,7 +23,7 @@ RUN = "import sys; from kb.cli import refresh; refresh.main(sys.argv[1:], prog_n
 # Fault injection for the kill test: the re-derive hook, which runs inside the record's transaction, signals that it
 # was reached (marker file) and hangs, so that SIGKILL lands after every row of the record has been written.
 RUN_HANGING_IN_TRANSACTION = (
-    "import sys, time, pathlib; import kb.pipeline as r; from kb.cli import refresh\n"
+    "import sys, time, pathlib; import kb.refresh as r; from kb.cli import refresh\n"
     "def hang(db, ids):\n    pathlib.Path(sys.argv[1]).write_text('in'); time.sleep(30)\n"
     "r._after_change = hang; refresh.main(sys.argv[2:], prog_name='kb refresh')"
 )

@@ -45,7 +45,7 @@ from collections.abc import Iterator
 
 from harvest import http
 from harvest.errors import ParseError, UpstreamError
-from harvest.identifiers import NCT_IN_TEXT, normalize_doi, normalize_pmcid, normalize_pmid, valid_or_none
+from harvest.identifiers import nct_in_field, normalize_doi, normalize_pmcid, normalize_pmid, valid_or_none
 from harvest.parsing import (
     abstract_sections,
     as_text,
@@ -233,8 +233,8 @@ def _record(doc: dict) -> ArticleRecord:
         },
         "sections": [{**s, "path": abstract_paths[chosen]} for s in abstract_sections(chosen)] if chosen else [],
         "authors": [_creator(c, f"$.creator[{i}]") for i, c in items(doc.get("creator"))],
-        "trials": [{"nct_id": "NCT" + match.group(1), "evidence": "cinii", "path": path}
-                   for _, value, path in typed if (match := NCT_IN_TEXT.fullmatch(value or ""))],
+        "trials": [{"nct_id": nct, "evidence": "cinii", "path": path}
+                   for _, value, path in typed if (nct := nct_in_field(value))],
         "other_ids": other_ids,
         "landing_url": f"https://cir.nii.ac.jp/crid/{crid}" if crid else None,
     }

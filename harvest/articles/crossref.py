@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from harvest import http
 from harvest.errors import ParseError
-from harvest.identifiers import NCT_IN_TEXT, normalize_doi, valid_or_none
+from harvest.identifiers import nct_in_field, normalize_doi, valid_or_none
 from harvest.parsing import (
     abstract_sections,
     as_text,
@@ -77,9 +77,9 @@ def parse(body: bytes | str, key: str = "work") -> list[ArticleRecord]:
         "sections": [{**s, "path": "message.abstract"} for s in abstract_sections(as_text(message.get("abstract")))],
         "authors": [_author(a, f"message.author[{i}]") for i, a in items(message.get("author"))],
         "trials": [
-            {"nct_id": "NCT" + match.group(1), "evidence": "crossref", "path": f"message.clinical-trial-number[{i}]"}
+            {"nct_id": nct, "evidence": "crossref", "path": f"message.clinical-trial-number[{i}]"}
             for i, number in items(message.get("clinical-trial-number"))
-            if (match := NCT_IN_TEXT.fullmatch(as_text(number.get("clinical-trial-number")) or ""))
+            if (nct := nct_in_field(as_text(number.get("clinical-trial-number"))))
         ],
         "landing_url": as_text(obj(obj(message.get("resource")).get("primary")).get("URL")),
     }]

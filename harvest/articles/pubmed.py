@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from harvest import http
 from harvest.errors import NotFound, ParseError
-from harvest.identifiers import NCT_IN_TEXT, normalize_doi, normalize_pmcid, normalize_pmid, valid_or_none
+from harvest.identifiers import nct_in_field, normalize_doi, normalize_pmcid, normalize_pmid, valid_or_none
 from harvest.parsing import element_text, iso_date, page_range, parse_xml, squash
 from harvest.records import ArticleRecord, Ids
 
@@ -126,8 +126,8 @@ def _record(article, index: int, key: str) -> ArticleRecord:
             if author.get("ValidYN") != "N" and author_list.get("Type") in (None, "authors")
         ],
         "trials": [
-            {"nct_id": "NCT" + match.group(1), "evidence": "databank", "path": d["path"]}
-            for d in databanks if (match := NCT_IN_TEXT.fullmatch(d["accession"] or ""))
+            {"nct_id": nct, "evidence": "databank", "path": d["path"]}
+            for d in databanks if (nct := nct_in_field(d["accession"]))
         ],
     }
 

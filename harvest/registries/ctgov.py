@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from harvest import http
 from harvest.errors import BadIdentifier, ParseError
-from harvest.identifiers import NCT_RE, normalize_nct
+from harvest.identifiers import normalize_nct, normalize_pmid, valid_or_none
 from harvest.parsing import as_text, decode_json, integer, items, obj, strings
 from harvest.records import StudyRecord
 
@@ -129,20 +129,21 @@ def _date(struct) -> tuple[str | None, str | None]:
     return as_text(struct.get("date")), as_text(struct.get("type"))
 
 
-def study_nct_id(doc) -> str | None:
-    """The NCT ID a study document declares, or None."""
-    ident = obj(obj(obj(doc).get("protocolSection")).get("identificationModule"))
-    nct = as_text(ident.get("nctId"))
-    return nct.upper() if nct and NCT_RE.fullmatch(nct) else None
+def study_nct_id(doc, key: str | None = None) -> str | None:
+    """The NCT ID a study document declares, normalised (upper case, blanks around it dropped); None if it declares
+    none or a malformed one, or, when `key` is given, ParseError naming `key` and saying which."""
+    declared = as_text(obj(obj(obj(doc).get("protocolSection")).get("identificationModule")).get("nctId"))
+    if (nct := valid_or_none(normalize_nct, declared)) or key is None:
+        return nct
+    raise ParseError(SOURCE.name, key, f"protocolSection.identificationModule.nctId {declared!r} is not NCT followed "
+                     "by 8 digits" if declared else "JSON is not a ClinicalTrials.gov study "
+                     "(no protocolSection.identificationModule.nctId)")
 
 
 def parse_study(body: bytes | str | dict, key: str = "study") -> StudyRecord:
     """The StudyRecord of one study document (or its decoded JSON); ParseError if it is not a study."""
     doc = _decode(body, key)
-    nct = study_nct_id(doc)
-    if nct is None:
-        raise ParseError(SOURCE.name, key,
-                         "JSON is not a ClinicalTrials.gov study (no protocolSection.identificationModule.nctId)")
+    nct = study_nct_id(doc, key)
     protocol = obj(doc["protocolSection"])
     results = obj(doc.get("resultsSection"))
     return StudyRecord(
@@ -257,8 +258,8 @@ def _locations(nct: str, p: dict) -> list[dict]:
 def _references(nct: str, p: dict) -> list[dict]:
     base = "protocolSection.referencesModule.references"
     return [
-        {"nct_id": nct, "position": i, "pmid": as_text(ref.get("pmid")), "type": as_text(ref.get("type")),
-         "citation": as_text(ref.get("citation")), "path": f"{base}[{i}]"}
+        {"nct_id": nct, "position": i, "pmid": valid_or_none(normalize_pmid, as_text(ref.get("pmid"))),
+         "type": as_text(ref.get("type")), "citation": as_text(ref.get("citation")), "path": f"{base}[{i}]"}
         for i, ref in items(obj(p.get("referencesModule")).get("references"))
     ]
 

@@ -86,7 +86,12 @@ def parse_response(fetched: http.Fetched) -> list[Found]:
 def articles_in(fetched_list: list[http.Fetched]) -> list[list[documents.Document]]:
     """The documents of each article in `fetched_list` (records without a PMID, DOI or PMCID name no article and
     are left out)."""
-    found = [f for fetched in fetched_list for f in parse_response(fetched) if any(f.record["ids"].values())]
+    return merge_found([f for fetched in fetched_list for f in parse_response(fetched)
+                        if any(f.record["ids"].values())])
+
+
+def merge_found(found: list[Found]) -> list[list[documents.Document]]:
+    """The documents of each article the records in `found` describe (grouped by shared identifiers)."""
     return [merge(group) for group in group_by_identity(found)]
 
 

@@ -8,6 +8,8 @@ every PMID the record cites becomes an `article_trials` link.
 
 from __future__ import annotations
 
+import sqlite3
+
 import sqlite_utils
 
 from harvest.http import Fetched
@@ -22,6 +24,10 @@ from kb.store.schema import STUDY_TABLES
 OWNED = {table: {"trial_references": "references", "baseline_measurements": "baseline"}.get(table, table)
          for table in STUDY_TABLES}
 WITH_ID = ("baseline_measurements", "adverse_events", "participant_flow")  # rows keyed by `<NCT>/<path>`
+# What storing one record can raise because of that record (text with a lone surrogate, a number SQLite cannot
+# hold): the record fails alone. Errors of the storage itself (disk full, locked) are not among them.
+RECORD_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, sqlite3.IntegrityError, sqlite3.DataError,
+                 sqlite3.InterfaceError)
 
 
 def study_document(fetched: Fetched, decoded: dict | None = None) -> documents.Document:
@@ -84,6 +90,23 @@ def save_studies(db: sqlite_utils.Database, docs: list[documents.Document]) -> l
     for run in _runs_without_repeats(docs):
         stored += _save_run(db, run)
     return stored
+
+
+def save_each(db: sqlite_utils.Database, named: list[tuple[str, documents.Document]]) -> tuple[list[str], list[str]]:
+    """`save_studies` of the documents of `named` ((name, document) pairs) in one transaction; if one of them cannot
+    be stored, each is saved in its own. Returns the NCT IDs stored and a line for each document that failed."""
+    try:
+        with db.atomic():
+            return save_studies(db, [doc for _, doc in named]), []
+    except RECORD_ERRORS:
+        pass
+    stored, failed = [], []
+    for name, doc in named:
+        try:
+            stored += save_studies(db, [doc])
+        except RECORD_ERRORS as exc:
+            failed.append(f"{doc.snapshot.source} {name}: cannot be stored ({type(exc).__name__}: {str(exc)[:200]})")
+    return stored, failed
 
 
 def _nct(doc: documents.Document) -> str:

@@ -1,0 +1,172 @@
+"""Orchestration of `kb refresh`: the change list, then each changed record fetched and stored in its own
+transaction with what derives from it. Like `kb.pipeline`, it reports through `emit` and prints nothing; the lock,
+signals and `--every` are in `kb.schedule`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from harvest import http
+from harvest.errors import HarvestError, NotFound
+from harvest.registries import ctgov
+from kb.load import trials
+from kb.pipeline import Emit, Event, derive, derive_stale, quiet, stale_count
+from kb.store import documents, history
+
+STATE_LINES = {"gone": "no longer in the registry: registry_state = 'gone' (its rows are kept)",
+               "alias": "now an alias of {alias_of}: registry_state = 'alias'",
+               "current": "in the registry again: registry_state = 'current'"}
+
+
+# --- kb refresh ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Change:
+    """What the registry now says about one tracked record: its state and, unless gone, the document to store."""
+
+    nct_id: str
+    state: str
+    document: documents.Document | None = None
+    alias_of: str | None = None
+
+
+@dataclass
+class RefreshSummary:
+    checked: int = 0
+    changed: int = 0
+    failed: list[str] = field(default_factory=list)
+    requests: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        return (f"refresh: {self.checked} checked, {self.changed} changed, {len(self.failed)} failed, "
+                f"{self.requests} requests, {self.seconds:.1f} s")
+
+
+def refresh_once(db: sqlite_utils.Database, stopped: Callable[[], bool], backfill: bool = False,
+                 emit: Emit = quiet) -> RefreshSummary:
+    """One refresh: the change list, then each changed record fetched and stored (and re-derived) in its own
+    transaction; failures are reported and collected, not raised. `stopped()` is asked between two records. Then
+    whatever an earlier run left stale is derived (unless stopped: it waits for the next run)."""
+    started, requests_before = time.monotonic(), http.request_count
+    summary = RefreshSummary()
+    tracked = trials.tracked_trials(db)
+
+    def failed(message: str) -> None:
+        summary.failed.append(message)
+        emit(Event(message, error=True))
+
+    try:
+        listed = ctgov.fetch_change_list(list(tracked))
+    except HarvestError as exc:
+        failed(f"change list of {len(tracked)} records: {exc.kind}: {exc.reason}; nothing fetched")
+    else:
+        summary.checked = len(tracked)
+        for nct in trials.records_to_fetch(tracked, listed):
+            if stopped():
+                break
+            try:
+                change = fetch_change(nct)
+            except HarvestError as exc:
+                failed(str(exc))
+                continue
+            lines = store_change(db, change)
+            summary.changed += bool(lines)
+            for line in lines:
+                emit(Event(line))
+        if backfill:
+            backfill_history(db, stopped, emit)
+    _derive_left_stale(db, stopped, emit)
+    summary.requests = http.request_count - requests_before
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _derive_left_stale(db: sqlite_utils.Database, stopped: Callable[[], bool], emit: Emit) -> None:
+    """Derive what an earlier run left stale (a changed record was re-derived when it was stored)."""
+    count = derive_stale(db, stopped)
+    if count:
+        emit(Event(f"refresh: {count} trials and articles derived (left stale by an earlier run)"))
+    if stopped() and (left := stale_count(db)):
+        emit(Event(f"refresh: {left} trials and articles left to derive; the next import, refresh or "
+                   "`kb check` derives them"))
+
+
+def fetch_change(nct_id: str) -> Change:
+    """Fetch and parse one record: `gone` on 404, `alias` when the registry answers with another NCT ID."""
+    try:
+        fetched = ctgov.fetch_study(nct_id)
+    except NotFound:
+        return Change(nct_id, "gone")
+    document = trials.study_document(fetched)
+    actual = document.rows["trials"][0]["nct_id"]
+    if actual == nct_id:
+        return Change(nct_id, "current", document)
+    document.snapshot = dataclasses.replace(fetched, key=actual)
+    return Change(nct_id, "alias", document, alias_of=actual)
+
+
+def store_change(db: sqlite_utils.Database, change: Change) -> list[str]:
+    """Write one record's change and re-derive what depends on it, in one transaction (BEGIN IMMEDIATE: another
+    writer waits rather than failing halfway; any error or interruption rolls everything back); one line per thing
+    that changed (none if nothing did)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        stored = trials.save_studies(db, [change.document]) if change.document else []
+        moved = trials.set_state(db, change.nct_id, change.state, change.alias_of)
+        touched = sorted(set(stored) | ({change.nct_id} if moved else set()))
+        if touched:
+            _after_change(db, touched)
+        lines = [_version_line(db, nct) for nct in stored]
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
+    if moved:
+        lines.append(f"{change.nct_id}: " + STATE_LINES[change.state].format(alias_of=change.alias_of))
+    return lines
+
+
+def _after_change(db: sqlite_utils.Database, nct_ids: list[str]) -> None:
+    """Re-derive what depends on these trials, inside the transaction that changed them."""
+    derive(db, nct_ids)
+
+
+def _version_line(db: sqlite_utils.Database, nct_id: str) -> str:
+    """The log line of the version just stored for `nct_id`."""
+    version = history.latest_versions(db, [nct_id])[nct_id]
+    if version["changed_fields"] is None:
+        return f"{nct_id}: version {version['version']} stored (first observation)"
+    paths = [change["path"] for change in json.loads(version["changed_fields"])]
+    more = f" and {len(paths) - 5} more" if len(paths) > 5 else ""
+    return (f"{nct_id}: version {version['version']} stored, {len(paths)} changed field(s): "
+            f"{', '.join(paths[:5])}{more}")
+
+
+def backfill_history(db: sqlite_utils.Database, stopped: Callable[[], bool], emit: Emit = quiet) -> None:
+    """Best effort: store, once per current trial, the versions the unofficial history view lists, as snapshots.
+
+    A failure is a warning: the endpoint is undocumented, and the refresh itself does not depend on it.
+    """
+    done = {row["key"].removesuffix("/history") for row in
+            db["snapshots"].rows_where("source = ? and key like '%/history'", [ctgov.HISTORY.name], select="key")}
+    for nct, (_, state) in trials.tracked_trials(db).items():
+        if stopped():
+            return
+        if state != "current" or nct in done:
+            continue
+        try:
+            responses = ctgov.fetch_history(nct)
+        except HarvestError as exc:
+            emit(Event(f"warning: history backfill (unofficial endpoint) skipped {nct}: {exc}", error=True))
+            continue
+        documents.save(db, [documents.Document(response, {}) for response in responses])
+        emit(Event(f"{nct}: {len(responses) - 1} registry versions stored from the unofficial history view"))
