@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlite_utils
 
 from harvest import http, sources
-from harvest.errors import BadIdentifier, HarvestError, NotFound, ParseError, UpstreamError
+from harvest.errors import BadIdentifier, HarvestError, HostPaused, Interrupted, NotFound, ParseError, UpstreamError
 from harvest.identifiers import normalize_doi, normalize_pmid
 from harvest.registries import ctgov
 from kb.load import articles, files, trials
@@ -233,21 +233,28 @@ class Change:
 
 @dataclass
 class RefreshSummary:
+    """What a refresh did; `left`: records to fetch it did not reach because it stopped early (the registry paused)."""
+
     checked: int = 0
     changed: int = 0
     failed: list[str] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
+    left: int = 0
 
     def line(self) -> str:
-        return (f"refresh: {self.checked} checked, {self.changed} changed, {len(self.failed)} failed, "
+        left = f"{self.left} left for the next run, " if self.left else ""
+        return (f"refresh: {self.checked} checked, {self.changed} changed, {len(self.failed)} failed, {left}"
                 f"{self.requests} requests, {self.seconds:.1f} s")
 
 
 def refresh_once(db: sqlite_utils.Database, stopped: Callable[[], bool], backfill: bool = False,
                  emit: Emit = quiet) -> RefreshSummary:
     """One refresh: the change list, then each changed record fetched and stored in its own transaction; failures
-    are reported and collected, not raised. `stopped()` is asked between two records."""
+    are reported and collected, not raised. `stopped()` is asked between two records; a request interrupted by a
+    stop ends the run like it. When the registry's host is paused (it answered 429 or 503 with a Retry-After longer
+    than KB_MAX_RETRY_AFTER, or KB_HOST_FAILURES requests in a row failed), the run stops early with one line saying
+    how many records are left for the next run."""
     started, requests_before = time.monotonic(), http.request_count
     summary = RefreshSummary()
     tracked = trials.tracked_trials(db)
@@ -258,15 +265,26 @@ def refresh_once(db: sqlite_utils.Database, stopped: Callable[[], bool], backfil
 
     try:
         listed = ctgov.fetch_change_list(list(tracked))
+    except Interrupted as exc:
+        emit(Event(str(exc)))
     except HarvestError as exc:
         failed(f"change list of {len(tracked)} records: {exc.kind}: {exc.reason}; nothing fetched")
     else:
         summary.checked = len(tracked)
-        for nct in trials.records_to_fetch(tracked, listed):
+        to_fetch = trials.records_to_fetch(tracked, listed)
+        for done, nct in enumerate(to_fetch):
             if stopped():
                 break
             try:
                 change = fetch_change(nct)
+            except Interrupted as exc:
+                emit(Event(str(exc)))
+                break
+            except HostPaused as exc:
+                summary.left = len(to_fetch) - done
+                emit(Event(f"refresh stopped early: {exc.reason}; {summary.left} of {len(to_fetch)} records to "
+                           "fetch are left for the next run", error=True))
+                break
             except HarvestError as exc:
                 failed(str(exc))
                 continue
@@ -274,7 +292,7 @@ def refresh_once(db: sqlite_utils.Database, stopped: Callable[[], bool], backfil
             summary.changed += bool(lines)
             for line in lines:
                 emit(Event(line))
-        if backfill:
+        if backfill and not summary.left:
             backfill_history(db, stopped, emit)
     summary.requests = http.request_count - requests_before
     summary.seconds = time.monotonic() - started
@@ -346,6 +364,9 @@ def backfill_history(db: sqlite_utils.Database, stopped: Callable[[], bool], emi
             continue
         try:
             responses = ctgov.fetch_history(nct)
+        except (HostPaused, Interrupted) as exc:
+            emit(Event(f"warning: history backfill (unofficial endpoint) stopped at {nct}: {exc}", error=True))
+            return
         except HarvestError as exc:
             emit(Event(f"warning: history backfill (unofficial endpoint) skipped {nct}: {exc}", error=True))
             continue
