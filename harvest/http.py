@@ -158,7 +158,7 @@ class Fetched:
         return hashlib.sha256(self.body).hexdigest()
 
 
-request_count = 0
+request_count = 0  # requests sent by `get` (its retries and redirects not counted again)
 
 
 def reset_hosts() -> None:
@@ -187,6 +187,7 @@ class _Call:
         self.max_wait = setting("KB_MAX_RETRY_AFTER", 60)
         self.cap = int(setting("KB_MAX_BODY_BYTES", 64 * 2**20))
         self.flight: transport.Flight | None = None
+        self.sent = False  # whether a request went out (one paused or stopped before it is not counted)
 
     def error(self, reason: str, kind: type = UpstreamError, host: str | None = None) -> HarvestError:
         """The error to raise, secrets hidden; naming `host` counts a failed request to it."""
@@ -306,6 +307,7 @@ class _Call:
 
     def exchange(self, url: str, params: dict | None, accept: str, host: str) -> Fetched | str:
         """One request: the Fetched, or the URL a redirect points to; raises _Retry or the error."""
+        self.sent = True
         try:
             response = transport.session(user_agent()).get(
                 url, params=params, timeout=self.timeouts(), stream=True, allow_redirects=False,
@@ -337,7 +339,6 @@ def get(source: Source, key: str, path: str = "", params: dict | None = None, ac
     """GET `source.base_url + path` for record `key` under the rules of this module; raise NotFound on 404,
     HostPaused when the host is paused, Interrupted on a stop request and UpstreamError on any other failure."""
     global request_count
-    request_count += 1
     call = _Call(source, key, params)
     if transport.stop_reason():
         raise call.error(f"stopped by {transport.stop_reason()}; not sent", Interrupted)
@@ -346,3 +347,4 @@ def get(source: Source, key: str, path: str = "", params: dict | None = None, ac
         return call.run(source.base_url + path, accept)
     finally:
         call.flight.land()
+        request_count += call.sent

@@ -355,7 +355,7 @@ def test_refresh_stops_after_three_failures_in_a_row(tmp_path, server, monkeypat
     assert len(lines) == 4 and all("HTTP 503 from" in line for line in lines[:3])
     assert lines[3].startswith("kb: refresh stopped early: 127.0.0.1:") and "(3 requests in a row failed)" in lines[3]
     assert lines[3].endswith("; 3 of 6 records to fetch are left for the next run")
-    assert "refresh: 6 checked, 0 changed, 3 failed, 3 left for the next run" in result.stdout
+    assert "refresh: 6 checked, 0 changed, 3 failed, 3 left for the next run, 4 requests" in result.stdout
 
 
 # --- 9: secret values are hidden wherever they appear ---------------------------------------------------------------
