@@ -26,9 +26,23 @@ class NotFound(HarvestError):
 
 
 class UpstreamError(HarvestError):
-    """The source failed: 429/5xx after retries, timeout, connection error."""
+    """The source failed: 429/5xx after retries, timeout, deadline, connection error, response over the size cap."""
 
     kind = "upstream failure"
+
+
+class HostPaused(UpstreamError):
+    """The host is left alone for a while: it asked for a longer pause than trial-kb waits (a 429 or 503 with a long
+    `Retry-After`) or failed several requests in a row. No request is sent to it until the pause ends."""
+
+    kind = "host paused"
+
+
+class Interrupted(HarvestError):
+    """A stop was requested (SIGTERM or SIGINT during `kb refresh`) while the request was in flight; nothing of its
+    response is kept."""
+
+    kind = "interrupted"
 
 
 class ParseError(HarvestError):

@@ -339,7 +339,8 @@ def parse_interval(ctx, param, value: str | None) -> int | None:
 def refresh(db_path, every, backfill):
     """Update tracked registry records, fetching only those that changed (exit 1 if some failed).
 
-    Exit status: 0 nothing changed or every change stored, 1 some records failed (the others are stored),
+    Exit status: 0 nothing changed or every change stored, 1 some records failed (the others are stored) or the
+    registry paused the run (429 with a long Retry-After, or 3 failures in a row: the rest is left for the next run),
     2 usage error, 3 another refresh holds the lock.
 
     Example: kb refresh --db kb.db --every 24h
@@ -353,7 +354,7 @@ def refresh(db_path, every, backfill):
             summary = schedule.run(db, stop, every, backfill, echo)
     except schedule.Locked as exc:
         fail(str(exc), schedule.EXIT_LOCKED)
-    sys.exit(EXIT_FAILED if summary.failed and not every else 0)
+    sys.exit(EXIT_FAILED if (summary.failed or summary.left) and not every else 0)
 
 
 @cli.command()

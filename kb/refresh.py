@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from harvest import http
-from harvest.errors import HarvestError, NotFound
+from harvest.errors import HarvestError, HostPaused, Interrupted, NotFound
 from harvest.registries import ctgov
 from kb.load import trials
 from kb.pipeline import Emit, Event, derive, derive_stale, quiet, stale_count
@@ -40,22 +40,29 @@ class Change:
 
 @dataclass
 class RefreshSummary:
+    """What a refresh did; `left`: records to fetch it did not reach because it stopped early (the registry paused)."""
+
     checked: int = 0
     changed: int = 0
     failed: list[str] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
+    left: int = 0
 
     def line(self) -> str:
-        return (f"refresh: {self.checked} checked, {self.changed} changed, {len(self.failed)} failed, "
+        left = f"{self.left} left for the next run, " if self.left else ""
+        return (f"refresh: {self.checked} checked, {self.changed} changed, {len(self.failed)} failed, {left}"
                 f"{self.requests} requests, {self.seconds:.1f} s")
 
 
 def refresh_once(db: sqlite_utils.Database, stopped: Callable[[], bool], backfill: bool = False,
                  emit: Emit = quiet) -> RefreshSummary:
     """One refresh: the change list, then each changed record fetched and stored (and re-derived) in its own
-    transaction; failures are reported and collected, not raised. `stopped()` is asked between two records. Then
-    whatever an earlier run left stale is derived (unless stopped: it waits for the next run)."""
+    transaction; failures are reported and collected, not raised. `stopped()` is asked between two records; a request
+    interrupted by a stop ends the run like it. When the registry's host is paused (it answered 429 or 503 with a
+    Retry-After longer than KB_MAX_RETRY_AFTER, or KB_HOST_FAILURES requests in a row failed), the run stops early with
+    one line saying how many records are left for the next run. Then whatever an earlier run left stale is derived
+    (unless stopped: it waits for the next run)."""
     started, requests_before = time.monotonic(), http.request_count
     summary = RefreshSummary()
     tracked = trials.tracked_trials(db)
@@ -66,15 +73,26 @@ def refresh_once(db: sqlite_utils.Database, stopped: Callable[[], bool], backfil
 
     try:
         listed = ctgov.fetch_change_list(list(tracked))
+    except Interrupted as exc:
+        emit(Event(str(exc)))
     except HarvestError as exc:
         failed(f"change list of {len(tracked)} records: {exc.kind}: {exc.reason}; nothing fetched")
     else:
         summary.checked = len(tracked)
-        for nct in trials.records_to_fetch(tracked, listed):
+        to_fetch = trials.records_to_fetch(tracked, listed)
+        for done, nct in enumerate(to_fetch):
             if stopped():
                 break
             try:
                 change = fetch_change(nct)
+            except Interrupted as exc:
+                emit(Event(str(exc)))
+                break
+            except HostPaused as exc:
+                summary.left = len(to_fetch) - done
+                emit(Event(f"refresh stopped early: {exc.reason}; {summary.left} of {len(to_fetch)} records to "
+                           "fetch are left for the next run", error=True))
+                break
             except HarvestError as exc:
                 failed(str(exc))
                 continue
@@ -82,7 +100,7 @@ def refresh_once(db: sqlite_utils.Database, stopped: Callable[[], bool], backfil
             summary.changed += bool(lines)
             for line in lines:
                 emit(Event(line))
-        if backfill:
+        if backfill and not summary.left:
             backfill_history(db, stopped, emit)
     _derive_left_stale(db, stopped, emit)
     summary.requests = http.request_count - requests_before
@@ -165,6 +183,9 @@ def backfill_history(db: sqlite_utils.Database, stopped: Callable[[], bool], emi
             continue
         try:
             responses = ctgov.fetch_history(nct)
+        except (HostPaused, Interrupted) as exc:
+            emit(Event(f"warning: history backfill (unofficial endpoint) stopped at {nct}: {exc}", error=True))
+            return
         except HarvestError as exc:
             emit(Event(f"warning: history backfill (unofficial endpoint) skipped {nct}: {exc}", error=True))
             continue

@@ -1,6 +1,10 @@
 """Running a refresh unattended: one writer at a time (a lock file), stopping cleanly on SIGTERM/SIGINT, and
 repeating every interval (`kb refresh --every 24h`).
 
+A stop request is passed on to the HTTP layer (`harvest.http.interrupt`): the request in flight gets a few seconds
+(`harvest.transport.STOP_GRACE`) to finish, then its connection is cut, so a slow or stalled server cannot hold the
+refresh (and its lock) after SIGTERM.
+
 An exclusive `flock` on `<db>.refresh.lock` keeps a second refresh from writing at the same time; the OS releases it
 when the process ends, however it ends.
 """
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from harvest import http
 from kb import pipeline, refresh
 
 EXIT_LOCKED = 3
@@ -27,13 +32,15 @@ class Locked(Exception):
 
 
 class StopFlag:
-    """Signal handler for SIGTERM/SIGINT: the refresh asks it between records and while waiting for the next run."""
+    """Signal handler for SIGTERM/SIGINT: the refresh asks it between records and while waiting for the next run;
+    the HTTP layer is told at once (it ends the request in flight within its grace)."""
 
     def __init__(self):
         self.signal: str | None = None
 
     def __call__(self, signum, frame):
         self.signal = signal.Signals(signum).name
+        http.interrupt(self.signal)
 
     def stopped(self) -> bool:
         return self.signal is not None
@@ -72,6 +79,7 @@ def stop_on_signals():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        http.resume()
 
 
 def run(db: sqlite_utils.Database, stop: StopFlag, every: int | None, backfill: bool,

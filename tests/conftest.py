@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harvest import sources
+from harvest import http, sources
 
 from .loopback import ReplayServer
 
@@ -47,7 +47,9 @@ def db_dump(path: Path) -> list[str] | None:
 
 @pytest.fixture
 def server(monkeypatch):
-    """A replay server that every source's base URL points at, with fast retries and short timeouts."""
+    """A replay server that every source's base URL points at, with fast retries and short timeouts (and no host
+    pause or failure count left by another test: a port may be reused)."""
+    http.reset_hosts()
     replay = ReplayServer()
     for source in sources.ALL:
         var = source.env
@@ -58,6 +60,7 @@ def server(monkeypatch):
     monkeypatch.setenv("KB_MAX_RETRY_AFTER", "1")
     yield replay
     replay.close()
+    http.reset_hosts()
 
 
 @pytest.fixture(scope="session")
