@@ -7,6 +7,7 @@ them, so that `kb --help` and a scheduled `kb refresh` with nothing to do start 
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from harvest import VERSION
 from harvest.errors import BadIdentifier
 from harvest.identifiers import normalize_doi, normalize_nct, normalize_pmid
 from kb import pipeline
+from kb.store.access import EXIT_UNUSABLE, fault
 from kb.store.schema import open_db
 
 OFFLINE_DIR = Path(__file__).parent / "data" / "offline"
@@ -51,6 +53,22 @@ db_option = click.option("--db", "db_path", callback=_db_path, metavar="FILE", t
                          help="SQLite file of the knowledge base (default kb.db); before or after the command.")
 
 
+def uses_kb(command):
+    """A command that opens the KB: a fault of its file (not a database, damaged, empty, read-only, disk full,
+    locked) is one line naming the file and what to do, and exit 4 (EXIT_UNUSABLE)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except Exception as exc:
+            if (message := fault(exc, kwargs["db_path"])) is None:
+                raise
+            fail(message, EXIT_UNUSABLE)
+
+    return wrapper
+
+
 def existing_db(db_path: str):
     """The KB at `db_path`, or exit 2 saying how to make one."""
     if not Path(db_path).is_file():
@@ -74,6 +92,7 @@ def cli(db_path):
 @click.option("--doi", "dois", multiple=True, metavar="DOI", help="DOI of an article (repeatable).")
 @click.option("--offline", is_flag=True, help="Build from the recorded responses shipped with trial-kb, no network.")
 @db_option
+@uses_kb
 def build(ncts, pmids, dois, offline, db_path):
     """Harvest registry records and articles, then extract and check (default: NCT02193698 and PMID 32009091).
 
@@ -105,6 +124,7 @@ def build(ncts, pmids, dois, offline, db_path):
 @click.option("--derive/--no-derive", default=True, show_default=True,
               help="Extract and check the imported records (skip for a bulk load, then run `kb check`).")
 @db_option
+@uses_kb
 def import_(paths, derive, db_path):
     """Load saved responses without network: study JSON, the registry's JSON array or ZIP download, and article
     responses (PubMed XML, Crossref or Europe PMC JSON, J-STAGE pages, CiNii Research JSON-LD).
@@ -142,6 +162,7 @@ def _checks_line(db):
 @cli.group(invoke_without_command=True)
 @db_option
 @click.pass_context
+@uses_kb
 def check(ctx, db_path):
     """Recompute every check in the KB (idempotent); subcommands check numbers or text you give.
 
@@ -314,11 +335,12 @@ def parse_interval(ctx, param, value: str | None) -> int | None:
               help="UNOFFICIAL, best effort, off by default: also store each trial's earlier registry versions "
                    "from the record-history view, an undocumented internal ClinicalTrials.gov endpoint that may "
                    "change or vanish; fetched once per trial, failures are only warnings.")
+@uses_kb
 def refresh(db_path, every, backfill):
     """Update tracked registry records, fetching only those that changed (exit 1 if some failed).
 
     Exit status: 0 nothing changed or every change stored, 1 some records failed (the others are stored),
-    2 usage error, 3 another refresh holds the lock.
+    2 usage error, 3 another refresh holds the lock, 4 the KB file cannot be used (the line says why).
 
     Example: kb refresh --db kb.db --every 24h
     """
@@ -340,6 +362,7 @@ def refresh(db_path, every, backfill):
               help="Interface to listen on (0.0.0.0 or :: opens the KB to the network).")
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 picks a free one).")
+@uses_kb
 def serve(db_path, host, port):
     """Browse the KB in Datasette (documented tables, canned queries, charts), read-only; prints the URL.
 
