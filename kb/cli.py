@@ -98,6 +98,9 @@ def build(ncts, pmids, dois, offline, db_path):
 
     Example: kb build --nct NCT01245062 --pmid 22663011 --db kb.db
     """
+    if offline and (ncts or pmids or dois):
+        fail("--offline builds the responses shipped with trial-kb only (NCT00791778 and PMID 32009091); "
+             "--nct, --pmid and --doi need the network, or `kb import` of responses you saved", EXIT_USAGE)
     if offline:
         files = ", ".join(sorted(p.name for p in OFFLINE_DIR.iterdir() if p.suffix != ".md"))
         click.echo(f"Offline build from the responses shipped in {OFFLINE_DIR} ({files}); see PROVENANCE.md there: "
@@ -212,6 +215,8 @@ def check_stats(mean, sd, se, pm, n, mean2, sd2, se2, pm2, n2, p, ratio, lower, 
     """Check numbers you give: p from mean ± SD/SE and n (one group, or two with --mean2), p from a ratio and its CI,
     a percentage of n, a GRIM mean, percentages that should add up to 100.
 
+    Exit status: 0 no verdict is inconsistent, 1 a verdict is inconsistent, 2 usage error.
+
     Example: kb check stats --mean 59.6 --pm 8.3 --n 5 --p 0.0003
     """
     from kb import checks
@@ -239,6 +244,7 @@ def check_stats(mean, sd, se, pm, n, mean2, sd2, se2, pm2, n2, p, ratio, lower, 
              "or --ratio with --lower, --upper and --p; or --percent with --n; or --grim-mean with --n; "
              "or --percents", EXIT_USAGE)
     _print_verdicts(verdicts, as_json)
+    sys.exit(EXIT_FAILED if any(v["verdict"] == "inconsistent" for v in verdicts) else 0)
 
 
 @check.command("text")

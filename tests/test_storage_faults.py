@@ -171,3 +171,40 @@ def test_a_full_tmpfs_is_one_line_and_the_kb_keeps_what_it_had(fixture_kb, tmp_p
     assert "exit 4" in result.stdout, result.stdout + result.stderr
     one_line(result, f"{disk}/kb.db", "disk is full")
     assert result.stdout.splitlines()[-1] == "ok 1"  # intact, and still the one trial it had
+
+
+# --- small: which file, which exit code (item 15) --------------------------------------------------------------------
+
+
+def test_db_before_the_command_name_is_the_file_the_command_opens(fixture_kb, tmp_path):
+    path = wal_copy(fixture_kb, tmp_path / "mine.db")
+    result = invoke("--db", path, "check")
+    assert result.exit_code == 0 and "checks in the KB" in result.output, result.output
+    missing = tmp_path / "missing.db"
+    result = invoke("--db", missing, "check")
+    assert result.exit_code == 2 and f"no knowledge base at {missing}" in result.output
+    assert not missing.exists() and not (ROOT / "kb.db").exists()
+
+
+@pytest.mark.parametrize("identifier", [["--nct", "NCT01245062"], ["--pmid", "22663011"],
+                                        ["--doi", "10.1056/NEJMoa1200694"]])
+def test_offline_build_refuses_identifiers_it_cannot_honour(identifier, tmp_path):
+    result = invoke("build", "--offline", *identifier, "--db", tmp_path / "kb.db")
+    assert result.exit_code == 2
+    one_line(result, "--offline builds the responses shipped with trial-kb only", "kb import")
+    assert not (tmp_path / "kb.db").exists()
+
+
+@pytest.mark.parametrize("args, code", [
+    (["--percent", "23.5", "--n", "17", "--k", "4"], 0),  # 4 of 17
+    (["--percents", "50,30,20", "--json"], 0),
+    (["--mean", "59.6", "--pm", "8.3", "--n", "5", "--p", "0.0003"], 1),  # the README's example: no test gives p
+    (["--percent", "30", "--n", "17"], 1),  # no count of 17 gives 30%
+    (["--percents", "50,30,30"], 1),
+    (["--percents", "50,30,30", "--json"], 1),
+    (["--mean", "1"], 2),
+])
+def test_check_stats_exits_1_when_a_verdict_is_inconsistent(args, code):
+    result = invoke("check", "stats", *args)
+    assert result.exit_code == code, result.output
+    assert ("inconsistent" in result.output) == (code == 1)
