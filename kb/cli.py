@@ -372,13 +372,22 @@ def refresh(db_path, every, backfill):
 def serve(db_path, host, port):
     """Browse the KB in Datasette (documented tables, canned queries, charts), read-only; prints the URL.
 
-    SQL queries stop after 3 s. Example: kb serve --db kb.db --port 8001
+    SQL queries stop after 3 s; a value is at most 64 MiB, a query's rows 128 MiB, a response 256 MiB. SIGTERM or
+    Ctrl-C stops it (exit 0). Exit status: 2 no KB there, 4 the KB file cannot be served (the line says why: not a
+    KB, damaged, needs an upgrade by `kb check`), 5 cannot listen there (port in use).
+
+    Example: kb serve --db kb.db --port 8001
     """
     from kb import serve as server
 
     if not Path(db_path).is_file():
         fail(f"no knowledge base at {db_path}: run `kb build` first", EXIT_USAGE)
-    listener = server.listen(host, port)
+    for warning in server.inspect(db_path):
+        click.echo(f"kb: {warning}", err=True)
+    try:
+        listener = server.listen(host, port)
+    except server.CannotListen as exc:
+        fail(str(exc), server.EXIT_LISTEN)
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Serving {db_path} at http://{shown_host}:{listener.getsockname()[1]}/ (Ctrl-C stops)")
     server.run(db_path, listener)
