@@ -251,3 +251,19 @@ def test_a_port_in_use_is_one_line_and_exit_5(fixture_kb, tmp_path):
     assert result.returncode == EXIT_LISTEN
     assert result.stderr == f"kb: port {port} on 127.0.0.1 is in use: choose another with --port\n"
     assert result.stdout == "" and not sidecars(path)
+
+
+# --- item 15: lower-case NCT IDs in the canned queries ---------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("query", ["trial_report", "history", "registry_vs_publication"])
+async def test_canned_queries_take_an_nct_id_in_any_case_and_with_spaces(datasette, query):
+    async def rows(nct):
+        url = f"/{DATABASE}/{query}.json?{urlencode({'nct': nct, '_shape': 'array'})}"
+        response = await datasette.client.get(url)
+        assert response.status_code == 200, response.text[:300]
+        return response.json()
+
+    expected = await rows(NCT)
+    assert expected and await rows(NCT.lower()) == expected and await rows(f" {NCT.lower()} ") == expected
