@@ -17,6 +17,7 @@ middleware). Past a limit the request ends with an error that says which, and th
 from __future__ import annotations
 
 import errno
+import json
 import signal
 import socket
 import sqlite3
@@ -177,8 +178,6 @@ class ResponseCap:
 
 async def _error(send, scope, notice: str) -> None:
     if scope["path"].endswith(".json"):
-        import json
-
         body, kind = json.dumps({"ok": False, "error": notice, "status": 400, "title": None}), b"application/json"
     else:
         body, kind = notice + "\n", b"text/plain; charset=utf-8"

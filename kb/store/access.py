@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 EXIT_UNUSABLE = 4
 HEADER = b"SQLite format 3\x00"
+BESIDE = ("", "-wal", "-shm", "-journal", ".refresh.lock")  # the KB, and the files a command writes beside it
 
 
 class Unusable(Exception):
@@ -60,12 +61,12 @@ def fault(exc: BaseException, path: str | Path) -> str | None:
     """One line for a fault of the KB file at `path` (None when `exc` is not one: a bug keeps its traceback).
 
     SQLite errors are the file's (the KB is the only database a command opens); an OSError is one when it names
-    the KB or a file beside it (its -wal, -shm, -journal or .refresh.lock)."""
+    the KB or a file beside it (BESIDE)."""
     if isinstance(exc, Unusable):
         return str(exc)
     if isinstance(exc, sqlite3.Error):
         code, error = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF, str(exc)
-    elif isinstance(exc, OSError) and exc.filename and str(exc.filename).startswith(str(path)):
+    elif isinstance(exc, OSError) and str(exc.filename) in {f"{path}{end}" for end in BESIDE}:
         code, error = _OS_ERRORS.get(exc.errno, 0), f"{exc.strerror}: {exc.filename}"
     else:
         return None
