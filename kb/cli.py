@@ -7,6 +7,7 @@ them, so that `kb --help` and a scheduled `kb refresh` with nothing to do start 
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from harvest import VERSION
 from harvest.errors import BadIdentifier
 from harvest.identifiers import normalize_doi, normalize_nct, normalize_pmid
 from kb import pipeline
+from kb.store.access import EXIT_UNUSABLE, fault
 from kb.store.schema import open_db
 
 OFFLINE_DIR = Path(__file__).parent / "data" / "offline"
@@ -51,6 +53,22 @@ db_option = click.option("--db", "db_path", callback=_db_path, metavar="FILE", t
                          help="SQLite file of the knowledge base (default kb.db); before or after the command.")
 
 
+def uses_kb(command):
+    """A command that opens the KB: a fault of its file (not a database, damaged, empty, read-only, disk full,
+    locked) is one line naming the file and what to do, and exit 4 (EXIT_UNUSABLE)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except Exception as exc:
+            if (message := fault(exc, kwargs["db_path"])) is None:
+                raise
+            fail(message, EXIT_UNUSABLE)
+
+    return wrapper
+
+
 def existing_db(db_path: str):
     """The KB at `db_path`, or exit 2 saying how to make one."""
     if not Path(db_path).is_file():
@@ -74,11 +92,15 @@ def cli(db_path):
 @click.option("--doi", "dois", multiple=True, metavar="DOI", help="DOI of an article (repeatable).")
 @click.option("--offline", is_flag=True, help="Build from the recorded responses shipped with trial-kb, no network.")
 @db_option
+@uses_kb
 def build(ncts, pmids, dois, offline, db_path):
     """Harvest registry records and articles, then extract and check (default: NCT02193698 and PMID 32009091).
 
     Example: kb build --nct NCT01245062 --pmid 22663011 --db kb.db
     """
+    if offline and (ncts or pmids or dois):
+        fail("--offline builds the responses shipped with trial-kb only (NCT00791778 and PMID 32009091); "
+             "--nct, --pmid and --doi need the network, or `kb import` of responses you saved", EXIT_USAGE)
     if offline:
         files = sorted(p for p in OFFLINE_DIR.iterdir() if p.suffix != ".md")
         click.echo(f"Offline build from the responses shipped in {OFFLINE_DIR} ({', '.join(p.name for p in files)}); "
@@ -95,7 +117,7 @@ def build(ncts, pmids, dois, offline, db_path):
         fail(str(exc), EXIT_USAGE)
     db = open_db(db_path)
     summary = pipeline.build(db, ncts, pmids, dois, echo)
-    _checks_line(db)
+    checks_line(db)
     if summary.failed:
         fail(f"{len(summary.failed)} of {summary.records} records failed; the KB keeps what it had. "
              "Without network, `kb build --offline` builds from recorded responses.")
@@ -107,6 +129,7 @@ def build(ncts, pmids, dois, offline, db_path):
               help="Extract and check the imported records, and any an earlier run left underived (skip for a bulk "
                    "load, then run `kb check`).")
 @db_option
+@uses_kb
 def import_(paths, derive, db_path):
     """Load saved responses without network: study JSON, the registry's JSON array or ZIP download, and article
     responses (PubMed XML, Crossref or Europe PMC JSON, J-STAGE pages, CiNii Research JSON-LD).
@@ -137,7 +160,7 @@ def _import(paths: list[Path], db_path: str, then_derive: bool = True):
             Path(db_path + suffix).unlink(missing_ok=True)
     elif then_derive:
         click.echo(f"{summary.derived} trials and articles derived (this import's, and any an earlier run left).")
-        _checks_line(db)
+        checks_line(db)
     elif summary.stale:
         click.echo(f"{summary.stale} trials and articles not derived yet (no extraction, no checks): `kb check` "
                    "derives them, as does the next import or refresh.")
@@ -145,7 +168,7 @@ def _import(paths: list[Path], db_path: str, then_derive: bool = True):
         sys.exit(EXIT_FAILED)
 
 
-def _checks_line(db):
+def checks_line(db):
     from kb.derive import verdict_counts
 
     verdicts = verdict_counts(db)
@@ -153,119 +176,6 @@ def _checks_line(db):
                + ", ".join(f"{verdicts.get(v, 0)} {v}" for v in ("consistent", "inconsistent",
                                                                     "consistent_if_truncated", "not_checkable"))
                + " (the `inconsistencies` query in `kb serve` lists those not consistent)")
-
-
-@cli.group(invoke_without_command=True)
-@db_option
-@click.pass_context
-def check(ctx, db_path):
-    """Recompute every check in the KB (idempotent); subcommands check numbers or text you give.
-
-    Example: kb check --db kb.db
-    """
-    if ctx.invoked_subcommand is None:
-        from kb.derive import rederive_all
-
-        db = existing_db(db_path)
-        rederive_all(db)
-        _checks_line(db)
-
-
-def _print_verdicts(verdicts: list[dict], as_json: bool):
-    if as_json:
-        click.echo(json.dumps(verdicts, indent=2))
-        return
-    for v in verdicts:
-        click.echo(f"{v['verdict']}: {v['detail']}")
-
-
-@check.command("stats")
-@click.option("--mean", help="Reported mean (as written, e.g. 59.6).")
-@click.option("--sd", help="Reported standard deviation.")
-@click.option("--se", help="Reported standard error.")
-@click.option("--pm", help="Reported ± value when the text does not say SD or SE (read both ways).")
-@click.option("--n", help="Sample size.")
-@click.option("--mean2", help="Second group's mean (two independent groups; with --sd2/--se2/--pm2 and --n2).")
-@click.option("--sd2", help="Second group's standard deviation.")
-@click.option("--se2", help="Second group's standard error.")
-@click.option("--pm2", help="Second group's ± value when the text does not say SD or SE.")
-@click.option("--n2", help="Second group's sample size.")
-@click.option("--p", help="Reported p-value as written (0.0003, <0.001).")
-@click.option("--ratio", help="Hazard, odds or risk ratio.")
-@click.option("--lower", help="Lower confidence limit.")
-@click.option("--upper", help="Upper confidence limit.")
-@click.option("--level", default="95", show_default=True, help="Confidence level in %.")
-@click.option("--one-sided-stated", is_flag=True, help="The source says its p-value is one-sided.")
-@click.option("--percent", help="Reported percentage (GRIM-style check against --n, and --k if given).")
-@click.option("--k", help="Reported count of the percentage.")
-@click.option("--k1", help="Two proportions: the first group's count (with --n1, --k2, --n2 and --p).")
-@click.option("--n1", help="The first group's size.")
-@click.option("--k2", help="The second group's count.")
-@click.option("--grim-mean", "grim", help="A mean of whole-number values (GRIM test against --n).")
-@click.option("--items", default=1, show_default=True, help="Items summed into each value, for --grim-mean.")
-@click.option("--percents", help="Comma-separated percentages of the categories of one whole (sum to 100%).")
-@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
-def check_stats(mean, sd, se, pm, n, mean2, sd2, se2, pm2, n2, p, ratio, lower, upper, level, one_sided_stated,
-                percent, k, k1, n1, k2, grim, items, percents, as_json):
-    """Check numbers you give: p from mean ± SD/SE and n (one group, or two with --mean2), p from a ratio and its CI,
-    p of two proportions (--k1/--n1 vs --k2/--n2), a percentage of n, a GRIM mean, percentages that should add up to
-    100.
-
-    Example: kb check stats --mean 59.6 --pm 8.3 --n 5 --p 0.0003
-    """
-    from kb import checks
-
-    verdicts = []
-    dispersion = [(t, v) for t, v in (("sd", sd), ("se", se), ("pm", pm)) if v]
-    second = [(t, v) for t, v in (("sd", sd2), ("se", se2), ("pm", pm2)) if v]
-    if mean and dispersion and n and p and mean2 and second and n2:
-        verdicts.append(checks.p_two_groups(mean, dispersion[0][1], int(n), mean2, second[0][1], int(n2), p,
-                                            dispersion_type=dispersion[0][0]))
-    elif mean and dispersion and n and p:
-        kind, value = dispersion[0]
-        verdicts.append(checks.p_one_sample(mean, value, int(n), p, dispersion_type=kind))
-    if k1 and n1 and k2 and n2 and p:
-        verdicts.append(checks.p_two_proportions(k1, n1, k2, n2, p))
-    if ratio and p:
-        verdicts.append(checks.p_from_ratio_ci(ratio, lower or "", upper or "", p, level=level,
-                                               context="one-sided" if one_sided_stated else ""))
-    if percent and n:
-        verdicts.append(checks.percent_of_count(percent, int(n), k))
-    if grim and n:
-        verdicts.append(checks.grim_mean(grim, int(n), items=items))
-    if percents:
-        verdicts.append(checks.percentages_sum_to_100([x.strip() for x in percents.split(",")]))
-    if not verdicts:
-        fail("give --mean with --sd/--se/--pm, --n and --p (and --mean2, --sd2/--se2/--pm2, --n2 for two groups); "
-             "or --ratio with --lower, --upper and --p; or --k1, --n1, --k2, --n2 and --p; or --percent with --n; "
-             "or --grim-mean with --n; or --percents", EXIT_USAGE)
-    _print_verdicts(verdicts, as_json)
-
-
-@check.command("text")
-@click.argument("text")
-@click.option("--json", "as_json", is_flag=True, help="Print verdict, method and recomputed range of each check.")
-def check_text(text, as_json):
-    """Extract every statistic from a passage (or '-' for standard input) and check what can be checked; when no
-    check gives a verdict, print each number found and why it could not be checked.
-
-    Example: echo "The mean was 59.6%±8.3% (p=0.0003) in five men." | kb check text -
-    """
-    from kb.derive.abstract_checks import statistics_checks, unchecked
-    from kb.extract.stats import extract_stats
-
-    text = read_text(text)
-    rows = [{**row, "id": f"number {i + 1}"} for i, row in enumerate(extract_stats(text))]
-    found = statistics_checks(rows, text)
-    verdicts = [verdict for verdict, _ in found if verdict["verdict"] != "not_checkable" or as_json]
-    if verdicts or as_json:
-        _print_verdicts([verdict for verdict, _ in found], as_json)
-        return
-    if not rows:
-        click.echo("No reported number found in the text.")
-    for row, reason in unchecked(rows, found):
-        written = text[row["span_start"]:row["span_end"]]
-        click.echo(f"not checked: {written!r} ({row['statistic']}): {reason}")
 
 
 @cli.group()
@@ -336,12 +246,13 @@ def parse_interval(ctx, param, value: str | None) -> int | None:
               help="UNOFFICIAL, best effort, off by default: also store each trial's earlier registry versions "
                    "from the record-history view, an undocumented internal ClinicalTrials.gov endpoint that may "
                    "change or vanish; fetched once per trial, failures are only warnings.")
+@uses_kb
 def refresh(db_path, every, backfill):
     """Update tracked registry records, fetching only those that changed (exit 1 if some failed).
 
     Exit status: 0 nothing changed or every change stored, 1 some records failed (the others are stored) or the
     registry paused the run (429 with a long Retry-After, or 3 failures in a row: the rest is left for the next run),
-    2 usage error, 3 another refresh holds the lock.
+    2 usage error, 3 another refresh holds the lock, 4 the KB file cannot be used (the line says why).
 
     Example: kb refresh --db kb.db --every 24h
     """
@@ -363,16 +274,31 @@ def refresh(db_path, every, backfill):
               help="Interface to listen on (0.0.0.0 or :: opens the KB to the network).")
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 picks a free one).")
+@uses_kb
 def serve(db_path, host, port):
     """Browse the KB in Datasette (documented tables, canned queries, charts), read-only; prints the URL.
 
-    SQL queries stop after 3 s. Example: kb serve --db kb.db --port 8001
+    SQL queries stop after 3 s; a value is at most 64 MiB, a query's rows 128 MiB, a response 256 MiB. SIGTERM or
+    Ctrl-C stops it (exit 0). Exit status: 2 no KB there, 4 the KB file cannot be served (the line says why: not a
+    KB, damaged, needs an upgrade by `kb check`), 5 cannot listen there (port in use).
+
+    Example: kb serve --db kb.db --port 8001
     """
     from kb import serve as server
 
     if not Path(db_path).is_file():
         fail(f"no knowledge base at {db_path}: run `kb build` first", EXIT_USAGE)
-    listener = server.listen(host, port)
+    for warning in server.inspect(db_path):
+        click.echo(f"kb: {warning}", err=True)
+    try:
+        listener = server.listen(host, port)
+    except server.CannotListen as exc:
+        fail(str(exc), server.EXIT_LISTEN)
     shown_host = f"[{host}]" if ":" in host else host
     click.echo(f"Serving {db_path} at http://{shown_host}:{listener.getsockname()[1]}/ (Ctrl-C stops)")
     server.run(db_path, listener)
+
+
+from kb.cli_check import check  # noqa: E402  (the `kb check` commands, in their own module: they import this one)
+
+cli.add_command(check)

@@ -169,7 +169,7 @@ def test_registry_against_article_with_a_labelled_stand_in_record(tmp_path):
 def test_check_stats_and_check_text_from_the_command_line():
     runner = CliRunner()
     out = runner.invoke(cli, ["check", "stats", "--mean", "59.6", "--pm", "8.3", "--n", "5", "--p", "0.0003"])
-    assert out.exit_code == 0 and out.output.startswith("inconsistent: Reported p = 0.0003 is not reproduced")
+    assert out.exit_code == 1 and out.output.startswith("inconsistent: Reported p = 0.0003 is not reproduced")
     ratio = runner.invoke(cli, ["check", "stats", "--ratio", "1.09", "--lower", "0.72", "--upper", "1.63",
                                 "--p", "0.655", "--one-sided-stated", "--json"])
     verdict = json.loads(ratio.output)[0]

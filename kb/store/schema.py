@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from kb.store.access import refuse_empty
+
 T, I, F, B = str, int, float, bytes  # noqa: E741  (column types, written short)
 
 # name: (columns, primary key, indexed columns)
@@ -245,8 +247,35 @@ def ensure_shape(db: sqlite_utils.Database) -> None:
         db[name].enable_fts(columns, create_triggers=True, tokenize="porter", replace=True)
 
 
+def pending_upgrade(db: sqlite_utils.Database) -> tuple[list[str], list[str]]:
+    """What opening the KB at `db` for writing would change, found by reading only: (what its pages need:
+    migrations, tables, columns; what only makes them slower or search stale: indexes, full-text indexes and their
+    triggers, which an interrupted bulk load sets aside)."""
+    needed = [f"migration {migration.name}" for migration in migrations.pending(db)]
+    slower = []
+    for name, (columns, _, indexes) in TABLES.items():
+        table = db[name]
+        if not table.exists():
+            needed.append(f"table {name}")
+            continue
+        needed += [f"column {name}.{column}" for column in columns if column not in table.columns_dict]
+        present = {tuple(index.columns) for index in table.indexes}
+        slower += [f"index on {name}({', '.join(i)})" for i in ((i,) if isinstance(i, str) else tuple(i)
+                                                                for i in indexes) if i not in present]
+    existing = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    slower += [f"index {name}" for name in EXPRESSION_INDEXES if name not in existing]
+    for name in FTS:
+        if not db[f"{name}_fts"].exists():
+            needed.append(f"full-text table {name}_fts")
+        elif {f"{name}_ai", f"{name}_ad", f"{name}_au"} - {trigger.name for trigger in db[name].triggers}:
+            slower.append(f"full-text triggers of {name}")
+    return needed, slower
+
+
 def open_db(path: str) -> sqlite_utils.Database:
-    """Open (or create) the KB at `path` in WAL mode, with every migration applied and every declared column."""
+    """Open (or create) the KB at `path` in WAL mode, with every migration applied and every declared column
+    (an empty file is refused: `access.refuse_empty`)."""
+    refuse_empty(path)
     db = sqlite_utils.Database(path)
     db.enable_wal()
     db.execute("PRAGMA busy_timeout = 30000")
