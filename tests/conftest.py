@@ -73,3 +73,16 @@ def fixture_kb(tmp_path_factory) -> Path:
 
         build(path)
     return path
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def datasette(fixture_kb):
+    """The Datasette instance `kb serve` runs, on the fixtures KB."""
+    from kb.serve import datasette_for
+
+    return datasette_for(fixture_kb)

@@ -39,16 +39,6 @@ SEED_TITLE = "Lenalidomide Treatment for Thalidomide-refractory POEMS Syndrome"
 TRIAL_TITLE = "Comparison of Nexavar/Placebo as Maintenance Therapy for Patients With Advanced Ovarian"
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
-def datasette(fixture_kb):
-    return datasette_for(fixture_kb)
-
-
 async def get_ok(datasette, path: str):
     response = await datasette.client.get(path)
     assert response.status_code == 200, f"{path}: {response.status_code} {response.text[:500]}"

@@ -51,16 +51,6 @@ def digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
-def datasette(fixture_kb):
-    return datasette_for(fixture_kb)
-
-
 def sql_url(sql: str) -> str:
     return f"/{DATABASE}.json?{urlencode({'sql': sql, '_shape': 'array'})}"
 
