@@ -18,6 +18,7 @@ from datasette.app import Datasette
 from datasette.database import Database
 from datasette.utils import parse_metadata
 
+from kb import links
 from kb.store.schema import open_db
 
 METADATA = Path(__file__).parent.parent / "metadata.yml"
@@ -28,6 +29,7 @@ SQL_TIME_LIMIT_MS = 3000
 def datasette_for(db_path: str | Path) -> Datasette:
     """The Datasette instance `kb serve` runs for the KB at `db_path` (tests use it through `.client`)."""
     _without_markdown_cells()
+    _with_links()
     datasette = Datasette(metadata=parse_metadata(METADATA.read_text()),
                           settings={"sql_time_limit_ms": SQL_TIME_LIMIT_MS, "suggest_facets": False})
     datasette.remove_database("_memory")
@@ -48,6 +50,14 @@ def _without_markdown_cells() -> None:
         templates.prepare_jinja2_environment = markdown.prepare_jinja2_environment
         pm.unregister(markdown)
         pm.register(templates)
+
+
+def _with_links() -> None:
+    """Register kb.links (links between rows and out, readable JSON cells: see there), once per process."""
+    from datasette.plugins import pm
+
+    if not pm.is_registered(links):
+        pm.register(links, name=links.__name__)
 
 
 def listen(host: str, port: int) -> socket.socket:
