@@ -50,6 +50,7 @@ ROW_TABLES = (
 SIGNIFICANT_DIGITS = 4
 OUT = '<a class="kb-out" href="{href}" rel="noopener" title="{title}">{text}</a>'
 ARROW = "\u2197"  # ↗: the link leaves the site
+NBSP = "&nbsp;"  # between an id and its ↗, so that they stay on one line
 NOT_HARVESTED = "(not harvested)"  # what the trial report writes for an article the KB has no row of
 
 
@@ -127,13 +128,13 @@ def article_out(article_id: str) -> tuple[str, str] | None:
 
 
 def nct_links(site: Site, nct: str) -> str:
-    return f"{inside(site.row('trials', nct), nct)} {out(nct_out(nct), f'{nct} on ClinicalTrials.gov')}"
+    return f"{inside(site.row('trials', nct), nct)}{NBSP}{out(nct_out(nct), f'{nct} on ClinicalTrials.gov')}"
 
 
 def article_links(site: Site, article_id: str, in_site: bool = True) -> str:
     text = inside(site.row("articles", article_id), article_id) if in_site else escape(article_id)
     found = article_out(article_id)
-    return f"{text} {out(*found)}" if found else text
+    return f"{text}{NBSP}{out(*found)}" if found else text
 
 
 def subject_links(site: Site, subject: str) -> str | None:
@@ -158,12 +159,20 @@ def stored_row_link(site: Site, row_id: str) -> str:
     return inside(site.row(table, row_id), row_id, f"its row in {table}") if table else escape(row_id)
 
 
+def id_in_text(site: Site, found: str) -> str:
+    """An identifier written in a text: an NCT ID or a PMID leads to its row and out; a DOI or a PMCID only out
+    (an article's id is its PMID when it has one, so doi:… is not necessarily the id of a row)."""
+    if found.startswith(("doi:", "pmcid:")):
+        return out(*article_out(found), text=f"{found}\u00a0{ARROW}")
+    return subject_links(site, found) or escape(found)
+
+
 def ids_in_text(site: Site, text: str) -> str:
-    """`text` escaped, with each NCT ID and article id in it linked."""
+    """`text` escaped, with each identifier in it linked."""
     parts, end = [], 0
     for found in IDS_IN_TEXT.finditer(text):
         parts.append(escape(text[end:found.start()]))
-        parts.append(subject_links(site, found[0]) or escape(found[0]))
+        parts.append(id_in_text(site, found[0]))
         end = found.end()
     return "".join(parts) + escape(text[end:]) if parts else escape(text)
 
@@ -176,7 +185,7 @@ def trial_row(site: Site, nct: str) -> str:
     """A trial's own row page: the pages about it."""
     if not NCT.fullmatch(nct):
         return escape(nct)
-    return f"{escape(nct)} {out(nct_out(nct), f'{nct} on ClinicalTrials.gov')} · " + related(site, [
+    return f"{escape(nct)}{NBSP}{out(nct_out(nct), f'{nct} on ClinicalTrials.gov')}<br>" + related(site, [
         ("trial report", site.query("trial_report", nct=nct)),
         ("checks", site.table("checks", subject=nct)),
         ("endpoints compared", site.query("registry_vs_publication", nct=nct)),
@@ -189,8 +198,8 @@ def trial_row(site: Site, nct: str) -> str:
 def article_row(site: Site, article_id: str) -> str:
     """An article's own row page: the pages about it."""
     found = article_out(article_id)
-    head = f"{escape(article_id)} {out(*found)}" if found else escape(article_id)
-    return f"{head} · " + related(site, [
+    head = f"{escape(article_id)}{NBSP}{out(*found)}" if found else escape(article_id)
+    return f"{head}<br>" + related(site, [
         ("authors", site.query("byline", article=article_id)),
         ("checks", site.table("checks", subject=article_id)),
         ("results", site.table("results", subject=article_id)),
@@ -264,7 +273,7 @@ def _row_value(row, column: str):
 
 
 def _out_only(href: str | None, title: str, text: str) -> str | None:
-    return out(href, title, f"{text} {ARROW}") if href else None
+    return out(href, title, f"{text}\u00a0{ARROW}") if href else None
 
 
 def _nct(site: Site, value: str, table: str | None, row) -> str | None:
@@ -282,7 +291,7 @@ def _article_id(site: Site, value: str, table: str | None, row) -> str | None:
 def _author_id(site: Site, value: str, table: str | None, row) -> str:
     found = orcid_out(value.removeprefix("orcid:")) if value.startswith("orcid:") else None
     link = inside(site.row("authors", value), value)
-    return f"{link} {out(found, f'{value} on ORCID')}" if found else link
+    return f"{link}{NBSP}{out(found, f'{value} on ORCID')}" if found else link
 
 
 def _row_of(table: str):
@@ -344,7 +353,7 @@ def _cell(site: Site, value: str, column: str, table: str | None, row) -> str | 
         return out(value, f"{value} (another site)", value)
     if first == "p" and (value.startswith("pmid:") and PMID.fullmatch(value, 5)
                          or value.startswith("pmcid:") and PMCID.fullmatch(value, 6)):
-        return article_links(site, value)
+        return id_in_text(site, value)
     return None
 
 
@@ -365,7 +374,7 @@ def _labelled(site: Site, value: dict, column: str) -> str | None:
     href = site.row(table, key)
     link = (f'<a href="{escape(href)}">{escape(str(label))}</a>&nbsp;<em>{escape(key)}</em>'
             if label and label != key else inside(href, key))
-    return f"{link} {out(*found)}"
+    return f"{link}{NBSP}{out(*found)}"
 
 
 @hookimpl
