@@ -49,6 +49,7 @@ ROW_TABLES = (
 )
 SIGNIFICANT_DIGITS = 4
 OUT = '<a class="kb-out" href="{href}" rel="noopener" title="{title}">{text}</a>'
+CTGOV = "https://clinicaltrials.gov/study/"
 ARROW = "\u2197"  # ↗: the link leaves the site
 NBSP = "&nbsp;"  # between an id and its ↗, so that they stay on one line
 NOT_HARVESTED = "(not harvested)"  # what the trial report writes for an article the KB has no row of
@@ -59,11 +60,21 @@ def escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-_TABLE_URLS: WeakKeyDictionary = WeakKeyDictionary()  # Datasette instance → {(database, table): URL}
+# Row keys made only of these characters are tilde-encoded by five str.replace (Datasette's tilde_encode makes a
+# Python call per character: the thousand check ids of the inconsistencies page took 10 ms)
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-/.:\[\]]*")
+_TABLE_URLS: WeakKeyDictionary = WeakKeyDictionary()  # Datasette instance → {(database, table): escaped URL}
+
+
+def row_key(key: str) -> str:
+    """Datasette's tilde encoding of a row's key, as its row URL holds it (/kb/checks/NCT00791778~2Fkind~2F1)."""
+    if _PLAIN_KEY.fullmatch(key):
+        return key.replace("/", "~2F").replace(".", "~2E").replace(":", "~3A").replace("[", "~5B").replace("]", "~5D")
+    return tilde_encode(key)
 
 
 class Site:
-    """URLs inside the Datasette instance, for one database."""
+    """URLs inside the Datasette instance, for one database, escaped for an HTML attribute."""
 
     def __init__(self, datasette, database: str):
         self.datasette, self.database = datasette, database
@@ -74,22 +85,23 @@ class Site:
             urls = _TABLE_URLS[self.datasette] = {}
         url = urls.get((self.database, table))
         if url is None:
-            url = urls[self.database, table] = str(self.datasette.urls.table(self.database, table))
-        return url + ("?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in filters.items()) if filters else "")
+            url = urls[self.database, table] = escape(str(self.datasette.urls.table(self.database, table)))
+        return url + ("?" + "&amp;".join(f"{k}={quote(v, safe='')}" for k, v in filters.items()) if filters else "")
 
     def query(self, query: str, **params: str) -> str:
         return self.table(query, **params)  # canned queries live where tables do: /kb/<name>
 
     def row(self, table: str, key: str) -> str:
-        return f"{self.table(table)}/{tilde_encode(key)}"
+        return f"{self.table(table)}/{row_key(key)}"  # a tilde-encoded key holds nothing HTML escapes
 
 
 # --- links -----------------------------------------------------------------------------------------------------------
 
 
 def inside(href: str, text: str, title: str | None = None) -> str:
+    """A link inside the site; `href` comes from Site, escaped already."""
     titled = f' title="{escape(title)}"' if title else ""
-    return f'<a href="{escape(href)}"{titled}>{escape(text)}</a>'
+    return f'<a href="{href}"{titled}>{escape(text)}</a>'
 
 
 def out(href: str, title: str, text: str = ARROW) -> str:
@@ -97,7 +109,7 @@ def out(href: str, title: str, text: str = ARROW) -> str:
 
 
 def nct_out(nct: str) -> str | None:
-    return f"https://clinicaltrials.gov/study/{nct}" if NCT.fullmatch(nct) else None
+    return f"{CTGOV}{nct}" if NCT.fullmatch(nct) else None
 
 
 def pmid_out(pmid: str) -> str | None:
@@ -128,7 +140,9 @@ def article_out(article_id: str) -> tuple[str, str] | None:
 
 
 def nct_links(site: Site, nct: str) -> str:
-    return f"{inside(site.row('trials', nct), nct)}{NBSP}{out(nct_out(nct), f'{nct} on ClinicalTrials.gov')}"
+    """An NCT ID (matched by NCT: nothing to escape or encode): its trial row, and ClinicalTrials.gov."""
+    return (f'<a href="{site.table("trials")}/{nct}">{nct}</a>{NBSP}<a class="kb-out" href="{CTGOV}{nct}" '
+            f'rel="noopener" title="{nct} on ClinicalTrials.gov">{ARROW}</a>')
 
 
 def article_links(site: Site, article_id: str, in_site: bool = True) -> str:
@@ -307,9 +321,9 @@ def _report_item(site: Site, value: str, table: str | None, row) -> str | None:
 
 def _report_detail(site: Site, value: str, table: str | None, row) -> str | None:
     """The detail of a trial report's article line ("linked by abstract; doi:10…"): its ids linked."""
-    if table is not None or _row_value(row, "section") != "article":
-        return None
-    return ids_in_text(site, value)
+    if table is not None or not ("doi:" in value or "pmid:" in value or "NCT" in value):
+        return None  # (tested first: most details hold no identifier, and a row without `section` raises)
+    return ids_in_text(site, value) if _row_value(row, "section") == "article" else None
 
 
 # column name → how its text cells render (None: leave the cell to Datasette)
@@ -331,10 +345,16 @@ BY_COLUMN = {
                                                     value),
     "pmcid": lambda site, value, table, row: _out_only(pmcid_out(value), f"{value} on PubMed Central", value),
     "orcid": lambda site, value, table, row: _out_only(orcid_out(value), f"ORCID {value}", value),
-    "trial": lambda site, value, table, row: ids_in_text(site, value) if "NCT" in value else None,
+    "trial": lambda site, value, table, row: (nct_links(site, value) if NCT.fullmatch(value)
+                                              else ids_in_text(site, value) if "NCT" in value else None),
     "item": _report_item,
     "detail": _report_detail,
 }
+
+
+# What a text cell must start with for _cell to look at it when its column is not in BY_COLUMN: JSON, an NCT ID, a URL,
+# pmid:/pmcid:
+GENERIC_FIRST = frozenset("[{Nhp")
 
 
 def _cell(site: Site, value: str, column: str, table: str | None, row) -> str | None:
@@ -372,7 +392,7 @@ def _labelled(site: Site, value: dict, column: str) -> str | None:
     if not found:
         return None
     href = site.row(table, key)
-    link = (f'<a href="{escape(href)}">{escape(str(label))}</a>&nbsp;<em>{escape(key)}</em>'
+    link = (f'<a href="{href}">{escape(str(label))}</a>&nbsp;<em>{escape(key)}</em>'
             if label and label != key else inside(href, key))
     return f"{link}{NBSP}{out(*found)}"
 
@@ -380,8 +400,8 @@ def _labelled(site: Site, value: dict, column: str) -> str | None:
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
     if type(value) is str:
-        if not value:
-            return None
+        if not value or (value[0] not in GENERIC_FIRST and column not in BY_COLUMN):
+            return None  # most cells: plain text
         html = _cell(Site(datasette, database), value, column, table, row)
     elif type(value) is dict and "label" in value:
         html = _labelled(Site(datasette, database), value, column)

@@ -12,6 +12,8 @@ import pytest
 import sqlite_utils
 from bs4 import BeautifulSoup
 from datasette.utils import tilde_decode, tilde_encode
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kb import links
 from kb.serve import DATABASE, datasette_for
@@ -227,6 +229,11 @@ async def test_ids_a_check_uses_link_to_their_rows(datasette, fixture_kb):
     assert cell.get_text() == ", ".join(json.loads(check["uses"]))  # a list, shown as a list
     for anchor in anchors:
         await get_ok(datasette, anchor["href"])
+
+
+@given(st.text(alphabet="aZ09_-/.:[]~%+ &<\"é") | st.text())
+def test_row_keys_are_encoded_as_datasette_encodes_them(key):
+    assert links.row_key(key) == tilde_encode(key)
 
 
 # --- JSON shown readably ---------------------------------------------------------------------------------------------
