@@ -19,11 +19,11 @@ and the first characters of the value before anything else, and compiles everyth
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
 from decimal import Decimal
+from html import escape  # & < > " ' as entities, into a str (markupsafe would make a Markup of each piece)
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
@@ -49,15 +49,10 @@ ROW_TABLES = (
 )
 SIGNIFICANT_DIGITS = 4
 OUT = '<a class="kb-out" href="{href}" rel="noopener" title="{title}">{text}</a>'
-CTGOV = "https://clinicaltrials.gov/study/"
+CTGOV, PMC = "https://clinicaltrials.gov/study/", "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC"
 ARROW = "\u2197"  # ↗: the link leaves the site
 NBSP = "&nbsp;"  # between an id and its ↗, so that they stay on one line
 NOT_HARVESTED = "(not harvested)"  # what the trial report writes for an article the KB has no row of
-
-
-def escape(text: str) -> str:
-    """`text` with & < > " ' as HTML entities (markupsafe's escaping, without making a Markup of each piece)."""
-    return html.escape(text, quote=True)
 
 
 # Row keys made only of these characters are tilde-encoded by five str.replace (Datasette's tilde_encode makes a
@@ -108,10 +103,6 @@ def out(href: str, title: str, text: str = ARROW) -> str:
     return OUT.format(href=escape(href), title=escape(title), text=escape(text))
 
 
-def nct_out(nct: str) -> str | None:
-    return f"{CTGOV}{nct}" if NCT.fullmatch(nct) else None
-
-
 def pmid_out(pmid: str) -> str | None:
     return f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/" if PMID.fullmatch(pmid) else None
 
@@ -121,9 +112,7 @@ def doi_out(doi: str) -> str | None:
 
 
 def pmcid_out(pmcid: str) -> str | None:
-    if not PMCID.fullmatch(pmcid):
-        return None
-    return f"https://www.ncbi.nlm.nih.gov/pmc/articles/{pmcid if pmcid.startswith('PMC') else 'PMC' + pmcid}/"
+    return f"{PMC}{pmcid.removeprefix('PMC')}/" if PMCID.fullmatch(pmcid) else None
 
 
 def orcid_out(orcid: str) -> str | None:
@@ -199,7 +188,7 @@ def trial_row(site: Site, nct: str) -> str:
     """A trial's own row page: the pages about it."""
     if not NCT.fullmatch(nct):
         return escape(nct)
-    return f"{escape(nct)}{NBSP}{out(nct_out(nct), f'{nct} on ClinicalTrials.gov')}<br>" + related(site, [
+    return f"{nct}{NBSP}{out(CTGOV + nct, f'{nct} on ClinicalTrials.gov')}<br>" + related(site, [
         ("trial report", site.query("trial_report", nct=nct)),
         ("checks", site.table("checks", subject=nct)),
         ("endpoints compared", site.query("registry_vs_publication", nct=nct)),
@@ -352,8 +341,7 @@ BY_COLUMN = {
 }
 
 
-# What a text cell must start with for _cell to look at it when its column is not in BY_COLUMN: JSON, an NCT ID, a URL,
-# pmid:/pmcid:
+# How a text cell starts if _cell has anything to say about it outside BY_COLUMN: JSON, NCT…, http…, pmid:/pmcid:
 GENERIC_FIRST = frozenset("[{Nhp")
 
 
@@ -361,9 +349,9 @@ def _cell(site: Site, value: str, column: str, table: str | None, row) -> str | 
     """The HTML of a text cell (escaped throughout), or None to leave it to Datasette."""
     by_column = BY_COLUMN.get(column)
     if by_column is not None:
-        html = by_column(site, value, table, row)
-        if html is not None or column not in ("item", "detail"):
-            return html
+        markup = by_column(site, value, table, row)
+        if markup is not None or column not in ("item", "detail"):
+            return markup
     first = value[0]
     if first == "[" or first == "{":
         return json_cell(site, value)
@@ -381,7 +369,7 @@ def _labelled(site: Site, value: dict, column: str) -> str | None:
     """A foreign key Datasette found the row of ({"value", "label"}): Datasette's own link, and the link out."""
     key, label = str(value["value"]), value["label"]
     if column in ("nct_id", "alias_of"):
-        table, found = "trials", (nct_out(key), f"{key} on ClinicalTrials.gov") if NCT.fullmatch(key) else None
+        table, found = "trials", (CTGOV + key, f"{key} on ClinicalTrials.gov") if NCT.fullmatch(key) else None
     elif column == "article_id":
         table, found = "articles", article_out(key)
     elif column == "author_id" and key.startswith("orcid:"):
@@ -402,9 +390,9 @@ def render_cell(row, value, column, table, database, datasette):
     if type(value) is str:
         if not value or (value[0] not in GENERIC_FIRST and column not in BY_COLUMN):
             return None  # most cells: plain text
-        html = _cell(Site(datasette, database), value, column, table, row)
+        markup = _cell(Site(datasette, database), value, column, table, row)
     elif type(value) is dict and "label" in value:
-        html = _labelled(Site(datasette, database), value, column)
+        markup = _labelled(Site(datasette, database), value, column)
     else:
         return None
-    return None if html is None else Markup(html)
+    return None if markup is None else Markup(markup)

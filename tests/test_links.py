@@ -165,6 +165,8 @@ def test_every_kind_of_identifier_links_out(datasette):
     assert 'href="https://clinicaltrials.gov/study/NCT00791778"' in render(datasette, NCT, "anything")
     assert 'href="https://pubmed.ncbi.nlm.nih.gov/32009091/"' in render(datasette, SEED_ARTICLE, "anything")
     assert 'href="https://doi.org/10.1000/a%23b%3Fc"' in render(datasette, "10.1000/a#b?c", "doi")
+    url = render(datasette, "https://example.org/a?b=1&c=2", "url", "snapshots")  # Datasette links URLs, without rel
+    assert 'href="https://example.org/a?b=1&amp;c=2" rel="noopener" title=' in url
 
 
 def test_what_is_not_an_identifier_is_left_to_datasette(datasette):
