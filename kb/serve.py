@@ -32,6 +32,7 @@ from datasette.app import Datasette
 from datasette.database import Database
 from datasette.utils import parse_metadata
 
+from kb import links
 from kb.store.access import Unusable, read_only_uri, refuse_empty, remove_empty_wal
 from kb.store.schema import TABLES, pending_upgrade
 
@@ -195,6 +196,7 @@ class ServedDatasette(Datasette):
 def datasette_for(db_path: str | Path) -> Datasette:
     """The Datasette instance `kb serve` runs for the KB at `db_path` (tests use it through `.client`)."""
     _without_markdown_cells()
+    _with_links()
     datasette = ServedDatasette(metadata=parse_metadata(METADATA.read_text()),
                                 settings={"sql_time_limit_ms": SQL_TIME_LIMIT_MS, "suggest_facets": False})
     datasette.remove_database("_memory")
@@ -238,6 +240,14 @@ def inspect(db_path: str) -> list[str]:
         return []
     return [f"{db_path} lacks {', '.join(slower[:3])}{', ...' if len(slower) > 3 else ''} (an interrupted bulk "
             f"load?): pages may be slow and search incomplete; `kb check --db {db_path}` rebuilds them"]
+
+
+def _with_links() -> None:
+    """Register kb.links (links between rows and out, readable JSON cells: see there), once per process."""
+    from datasette.plugins import pm
+
+    if not pm.is_registered(links):
+        pm.register(links, name=links.__name__)
 
 
 def listen(host: str, port: int) -> socket.socket:
