@@ -37,16 +37,6 @@ CANNED = {
 ROW_ID = {"trials": "nct_id", "articles": "article_id", "authors": "author_id", "affiliations": "affiliation_id"}
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
-def datasette(fixture_kb):
-    return datasette_for(fixture_kb)
-
-
 async def soup(datasette, path: str) -> BeautifulSoup:
     return BeautifulSoup((await get_ok(datasette, path)).text, "lxml")
 
