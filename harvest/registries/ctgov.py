@@ -137,11 +137,14 @@ def parse_study(body: bytes | str | dict, key: str = "study") -> StudyRecord:
     if nct is None:
         raise ParseError(SOURCE.name, key,
                          "JSON is not a ClinicalTrials.gov study (no protocolSection.identificationModule.nctId)")
-    protocol, results = obj(doc["protocolSection"]), obj(doc.get("resultsSection"))
+    protocol, results, derived = (obj(doc.get(section)) for section in ("protocolSection", "resultsSection",
+                                                                         "derivedSection"))
     return StudyRecord(
         nct_id=nct, trial=part.trial(nct, doc, protocol), **part.terms(nct, protocol),
         **part.arms_interventions(nct, protocol), locations=part.locations(nct, protocol),
         references=part.references(nct, protocol), outcomes=part.outcomes(nct, protocol),
         outcome_results=part.outcome_results(nct, results), baseline=part.baseline(nct, results),
         adverse_events=part.adverse_events(nct, results), participant_flow=part.participant_flow(nct, results),
+        secondary_ids=part.secondary_ids(nct, protocol), sponsors=part.sponsors(nct, protocol),
+        mesh_terms=part.mesh_terms(nct, derived), countries=part.countries(nct, protocol, derived),
     )

@@ -260,3 +260,77 @@ def participant_flow(nct: str, results: dict) -> list[dict]:
                     })
     return rows
 
+
+# The parts below leave out an entry that gives none of its values (an identifier without its id, a sponsor without
+# name or class, a term without id or name): a row of nulls says nothing.
+
+
+def secondary_ids(nct: str, p: dict) -> list[dict]:
+    """The record's secondary IDs (EudraCT, NIH grant, another registry's number, a sponsor's number, ...)."""
+    base = "protocolSection.identificationModule.secondaryIdInfos"
+    return [
+        {"nct_id": nct, "position": i, "secondary_id": as_text(info.get("id")), "type": as_text(info.get("type")),
+         "domain": as_text(info.get("domain")), "link": as_text(info.get("link")), "path": f"{base}[{i}]"}
+        for i, info in items(obj(p.get("identificationModule")).get("secondaryIdInfos")) if as_text(info.get("id"))
+    ]
+
+
+def sponsors(nct: str, p: dict) -> list[dict]:
+    """The lead sponsor (role `lead`, position 0) and each collaborator (role `collaborator`, in the record's order)."""
+    module = obj(p.get("sponsorCollaboratorsModule"))
+    base = "protocolSection.sponsorCollaboratorsModule"
+    listed = [("lead", 0, obj(module.get("leadSponsor")), f"{base}.leadSponsor")]
+    listed += [("collaborator", i, item, f"{base}.collaborators[{i}]")
+               for i, item in items(module.get("collaborators"))]
+    rows = [{"nct_id": nct, "role": role, "position": i, "name": as_text(item.get("name")),
+             "class": as_text(item.get("class")), "path": path} for role, i, item, path in listed]
+    return [row for row in rows if row["name"] or row["class"]]
+
+
+# The registry's browse modules (derivedSection): the MeSH terms it matched to the record's conditions and
+# interventions (`meshes`), their MeSH ancestors, the site's browse leaves (its own ids, with relevance and the
+# record's text that matched) and browse branches (the site's categories). No module gives MeSH tree numbers.
+BROWSE_MODULES = (("condition", "conditionBrowseModule"), ("intervention", "interventionBrowseModule"))
+BROWSE_LISTS = (("mesh", "meshes", "term"), ("ancestor", "ancestors", "term"), ("leaf", "browseLeaves", "name"),
+                ("branch", "browseBranches", "name"))
+
+
+def mesh_terms(nct: str, derived: dict) -> list[dict]:
+    """One row per term of the browse modules: `mesh_id` for MeSH terms and ancestors, `browse_id` for the site's
+    leaves (M…, T…) and branches (their abbreviation)."""
+    rows = []
+    for kind, module_name in BROWSE_MODULES:
+        module = obj(derived.get(module_name))
+        for relation, field, term in BROWSE_LISTS:
+            for i, item in items(module.get(field)):
+                code = as_text(item.get("abbrev" if relation == "branch" else "id"))
+                if not (code or as_text(item.get(term))):
+                    continue
+                rows.append({
+                    "nct_id": nct, "kind": kind, "relation": relation, "position": i,
+                    "mesh_id": code if relation in ("mesh", "ancestor") else None,
+                    "browse_id": code if relation in ("leaf", "branch") else None,
+                    "term": as_text(item.get(term)), "relevance": as_text(item.get("relevance")),
+                    "as_found": as_text(item.get("asFound")), "path": f"derivedSection.{module_name}.{field}[{i}]",
+                })
+    return rows
+
+
+def countries(nct: str, p: dict, derived: dict) -> list[dict]:
+    """The distinct countries of the record's locations (`removed` 0; path: the first location in that country),
+    then the countries the registry lists as removed from the record (`removed` 1)."""
+    rows, seen = [], set()
+    base = "protocolSection.contactsLocationsModule.locations"
+    for i, location in items(obj(p.get("contactsLocationsModule")).get("locations")):
+        country = as_text(location.get("country"))
+        if country and (country, 0) not in seen:
+            seen.add((country, 0))
+            rows.append({"nct_id": nct, "country": country, "removed": 0, "path": f"{base}[{i}].country"})
+    removed = obj(derived.get("miscInfoModule")).get("removedCountries")
+    for i, country in enumerate(removed if isinstance(removed, list) else []):
+        country = country if isinstance(country, str) and country else None
+        if country and (country, 1) not in seen:
+            seen.add((country, 1))
+            rows.append({"nct_id": nct, "country": country, "removed": 1,
+                         "path": f"derivedSection.miscInfoModule.removedCountries[{i}]"})
+    return rows

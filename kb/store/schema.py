@@ -65,6 +65,23 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
         {"nct_id": T, "position": I, "pmid": T, "type": T, "citation": T, "path": T},
         ("nct_id", "position"), ["pmid", "type"],
     ),
+    "secondary_ids": (
+        {"nct_id": T, "position": I, "secondary_id": T, "type": T, "domain": T, "link": T, "path": T},
+        ("nct_id", "position"), ["secondary_id", "type"],
+    ),
+    "sponsors": (
+        {"nct_id": T, "role": T, "position": I, "name": T, "class": T, "path": T},
+        ("nct_id", "role", "position"), ["name", "class", "role"],
+    ),
+    "mesh_terms": (
+        {"nct_id": T, "kind": T, "relation": T, "position": I, "mesh_id": T, "browse_id": T, "term": T,
+         "relevance": T, "as_found": T, "path": T},
+        ("nct_id", "kind", "relation", "position"), ["kind", "relation", "mesh_id", "term"],
+    ),
+    "countries": (
+        {"nct_id": T, "country": T, "removed": I, "path": T},
+        ("nct_id", "country", "removed"), ["country", "removed"],
+    ),
     "endpoints": (
         {"id": T, "subject": T, "source": T, "kind": T, "position": I, "measure": T, "description": T,
          "time_frame": T, "matched_to": T, "snapshot_id": T, "path": T, "span_start": I, "span_end": I,
@@ -173,6 +190,7 @@ FTS = {
 
 # Tables whose rows belong to one registry record, by its NCT ID (a study document replaces them whole).
 STUDY_TABLES = ("conditions", "keywords", "arms", "interventions", "arm_interventions", "locations", "trial_references",
+                "secondary_ids", "sponsors", "mesh_terms", "countries",
                 "baseline_measurements", "adverse_events", "participant_flow")
 
 # Foreign keys (column, other table, other column), declared on new tables so that Datasette links each id to its row
