@@ -235,6 +235,40 @@ def m003_computed_tables(db: sqlite_utils.Database) -> None:
     refresh_endpoint_comparison(db)
 
 
+# Parts of a registry record added as tables after records were stored; m004 fills them from the stored responses.
+REGISTRY_TABLES_OF_M004 = ("secondary_ids", "sponsors", "mesh_terms", "countries")
+
+
+@migrations()
+def m004_registry_tables(db: sqlite_utils.Database) -> None:
+    """secondary_ids, sponsors, mesh_terms and countries are new tables of parts of a registry record: filled here for
+    the trials already stored, from the response each was read from (its snapshot), with the registry's own parser
+    (imported here only), since importing a response the KB has seen changes nothing. A snapshot that no longer
+    parses is left as it is (its trial gets no rows in these tables)."""
+    from harvest.errors import ParseError
+    from harvest.registries import ctgov
+
+    ensure_shape(db)
+    trials = db.execute("SELECT nct_id, snapshot_id FROM trials WHERE snapshot_id IS NOT NULL ORDER BY nct_id")
+    pending = trials.fetchall()
+    for start in range(0, len(pending), 500):
+        chunk = pending[start:start + 500]
+        rows: dict[str, list[dict]] = {table: [] for table in REGISTRY_TABLES_OF_M004}
+        for nct, snapshot in chunk:
+            body = db.execute("SELECT body FROM snapshots WHERE id = ?", [snapshot]).fetchone()
+            try:
+                record = ctgov.parse_study(body[0], nct) if body else None
+            except ParseError:
+                record = None
+            if record and record["nct_id"] == nct:
+                for table in REGISTRY_TABLES_OF_M004:
+                    rows[table] += record[table]
+        for table, table_rows in rows.items():
+            db.conn.executemany(f"DELETE FROM [{table}] WHERE nct_id = ?", [(nct,) for nct, _ in chunk])
+            if table_rows:
+                db[table].insert_all(table_rows, pk=TABLES[table][1])
+
+
 def ensure_shape(db: sqlite_utils.Database) -> None:
     """Create missing tables (with their foreign keys), columns, indexes and full-text indexes; never drops
     a table or a column."""
