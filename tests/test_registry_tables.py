@@ -286,15 +286,23 @@ def anyio_backend():
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("table, facets", [
-    ("secondary_ids", {"type"}), ("sponsors", {"class", "role"}), ("mesh_terms", {"kind", "relation"}),
-    ("countries", {"country", "removed"}),
+@pytest.mark.parametrize("table, facets, default", [
+    ("secondary_ids", {"type"}, True), ("sponsors", {"class", "role"}, True),
+    ("countries", {"country", "removed"}, True),
+    # none by default: on 100,000 trials (0.8 million rows) they took the page from about 110 to 480 ms
+    ("mesh_terms", {"kind", "relation"}, False),
 ])
-async def test_pages_facet_and_link_each_row_to_its_trial(fixture_kb, table, facets):
+async def test_pages_facet_and_link_each_row_to_its_trial(fixture_kb, table, facets, default):
     datasette = datasette_for(fixture_kb)
-    query = urlencode({"nct_id": "NCT00791778", "_labels": "on", "_shape": "objects"})
+    asked = [] if default else [("_facet", facet) for facet in sorted(facets)]
+    query = urlencode([("nct_id", "NCT00791778"), ("_labels", "on"), ("_shape", "objects"), *asked])
     response = await datasette.client.get(f"/{DATABASE}/{table}.json?{query}")
     assert response.status_code == 200
     page = response.json()
     assert facets <= set(page["facet_results"]) and page["rows"]
     assert all(row["nct_id"]["label"].startswith("Comparison of Nexavar/Placebo") for row in page["rows"])
+    if table == "mesh_terms":
+        counts = {(facet, v["value"]): v["count"] for facet, result in page["facet_results"].items()
+                  for v in result["results"]}
+        assert counts == {("kind", "condition"): 15, ("kind", "intervention"): 15, ("relation", "mesh"): 2,
+                          ("relation", "ancestor"): 28}
