@@ -75,7 +75,12 @@ class ArticleRecord(TypedDict, total=False):
 
 class StudyRecord(TypedDict):
     """One ClinicalTrials.gov study. `trial` holds the record's scalar facts; every list holds dicts with the
-    record's `nct_id`, the item's `position` or JSON path (`path`) and its values as the registry writes them."""
+    record's `nct_id`, the item's `position` or JSON path (`path`) and its values as the registry writes them.
+
+    `sponsors` holds the lead sponsor and each collaborator (`trial` keeps them as `sponsor`, `sponsor_class` and
+    `collaborators` too); `mesh_terms` the derived browse modules of conditions and interventions (MeSH terms and
+    their ancestors, the site's browse leaves and branches); `countries` those of the locations, once each, and
+    those the registry lists as removed."""
 
     nct_id: str
     trial: dict
@@ -91,3 +96,7 @@ class StudyRecord(TypedDict):
     baseline: list[dict]
     adverse_events: list[dict]
     participant_flow: list[dict]
+    secondary_ids: list[dict]
+    sponsors: list[dict]
+    mesh_terms: list[dict]
+    countries: list[dict]

@@ -69,6 +69,23 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
         {"nct_id": T, "position": I, "pmid": T, "type": T, "citation": T, "path": T},
         ("nct_id", "position"), ["pmid", "type"],
     ),
+    "secondary_ids": (
+        {"nct_id": T, "position": I, "secondary_id": T, "type": T, "domain": T, "link": T, "path": T},
+        ("nct_id", "position"), ["secondary_id", "type"],
+    ),
+    "sponsors": (
+        {"nct_id": T, "role": T, "position": I, "name": T, "class": T, "path": T},
+        ("nct_id", "role", "position"), ["name", "class", "role"],
+    ),
+    "mesh_terms": (
+        {"nct_id": T, "kind": T, "relation": T, "position": I, "mesh_id": T, "browse_id": T, "term": T,
+         "relevance": T, "as_found": T, "path": T},
+        ("nct_id", "kind", "relation", "position"), ["kind", "relation", "mesh_id", "term"],
+    ),
+    "countries": (
+        {"nct_id": T, "country": T, "removed": I, "path": T},
+        ("nct_id", "country", "removed"), ["country", "removed"],
+    ),
     "endpoints": (
         {"id": T, "subject": T, "source": T, "kind": T, "position": I, "measure": T, "description": T,
          "time_frame": T, "matched_to": T, "snapshot_id": T, "path": T, "span_start": I, "span_end": I,
@@ -184,6 +201,7 @@ FTS = {
 
 # Tables whose rows belong to one registry record, by its NCT ID (a study document replaces them whole).
 STUDY_TABLES = ("conditions", "keywords", "arms", "interventions", "arm_interventions", "locations", "trial_references",
+                "secondary_ids", "sponsors", "mesh_terms", "countries",
                 "baseline_measurements", "adverse_events", "participant_flow")
 
 # Foreign keys (column, other table, other column), declared on new tables so that Datasette links each id to its row
@@ -226,6 +244,40 @@ def m003_computed_tables(db: sqlite_utils.Database) -> None:
         db.execute("DROP VIEW endpoint_comparison")
     ensure_shape(db)
     refresh_endpoint_comparison(db)
+
+
+# Parts of a registry record added as tables after records were stored; m004 fills them from the stored responses.
+REGISTRY_TABLES_OF_M004 = ("secondary_ids", "sponsors", "mesh_terms", "countries")
+
+
+@migrations()
+def m004_registry_tables(db: sqlite_utils.Database) -> None:
+    """secondary_ids, sponsors, mesh_terms and countries are new tables of parts of a registry record: filled here for
+    the trials already stored, from the response each was read from (its snapshot), with the registry's own parser
+    (imported here only), since importing a response the KB has seen changes nothing. A snapshot that no longer
+    parses is left as it is (its trial gets no rows in these tables)."""
+    from harvest.errors import ParseError
+    from harvest.registries import ctgov
+
+    ensure_shape(db)
+    trials = db.execute("SELECT nct_id, snapshot_id FROM trials WHERE snapshot_id IS NOT NULL ORDER BY nct_id")
+    pending = trials.fetchall()
+    for start in range(0, len(pending), 500):
+        chunk = pending[start:start + 500]
+        rows: dict[str, list[dict]] = {table: [] for table in REGISTRY_TABLES_OF_M004}
+        for nct, snapshot in chunk:
+            body = db.execute("SELECT body FROM snapshots WHERE id = ?", [snapshot]).fetchone()
+            try:
+                record = ctgov.parse_study(body[0], nct) if body else None
+            except ParseError:
+                record = None
+            if record and record["nct_id"] == nct:
+                for table in REGISTRY_TABLES_OF_M004:
+                    rows[table] += record[table]
+        for table, table_rows in rows.items():
+            db.conn.executemany(f"DELETE FROM [{table}] WHERE nct_id = ?", [(nct,) for nct, _ in chunk])
+            if table_rows:
+                db[table].insert_all(table_rows, pk=TABLES[table][1])
 
 
 def ensure_shape(db: sqlite_utils.Database) -> None:
