@@ -100,3 +100,55 @@ class StudyRecord(TypedDict):
     sponsors: list[dict]
     mesh_terms: list[dict]
     countries: list[dict]
+
+
+class BodySection(TypedDict):
+    """One section of an article's full text: its heading path from the outermost section in (["Results",
+    "Primary endpoint"]), its own paragraphs' plain text, where that text sits in the document's plain text
+    (`start`, `end`, characters) and its place in the XML (`path`)."""
+
+    headings: list[str]
+    text: str
+    start: int
+    end: int
+    path: str
+
+
+class TableCell(TypedDict):
+    """One cell of a full-text table once spanning cells are resolved: a cell spanning k rows or columns is given once,
+    at its top-left `row`/`col` (0-based, header rows first), with `rowspan`/`colspan`. `header` is true for cells of
+    the table's head (or marked as headers); `column_headers` holds the texts of the header cells above the cell,
+    outermost first, and `row_headers` those of the stub cells left of it (both empty for header cells). `text` is the
+    cell's plain text as printed."""
+
+    row: int
+    col: int
+    rowspan: int
+    colspan: int
+    header: bool
+    column_headers: list[str]
+    row_headers: list[str]
+    text: str
+
+
+class ArticleTable(TypedDict):
+    """One table of an article's full text: its label ("Table 2"), caption, footnotes, `position` among the
+    tables (0-based), cells, and its place in the XML (`path`)."""
+
+    label: str | None
+    caption: str | None
+    footnotes: list[str]
+    position: int
+    cells: list[TableCell]
+    path: str
+
+
+class FullTextRecord(TypedDict):
+    """The full text of one article (JATS): the article's identifiers, sections, tables and figure captions
+    ([{"label", "caption", "path"}]), as the source gives them."""
+
+    source: str
+    ids: Ids
+    sections: list[BodySection]
+    tables: list[ArticleTable]
+    figures: list[dict]
