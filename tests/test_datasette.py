@@ -169,8 +169,22 @@ async def test_trial_report_of_the_seed_trial_shows_its_article_and_schedule(dat
     assert regimen["lenalidomide"] == ("15 mg, days 1-21 of 28-day cycles (cycle 1); "
                                        "25 mg, days 1-21 of 28-day cycles (cycle 2-6)")
     assert regimen["dexamethasone"] == "20 mg weekly, 28-day cycles (cycle 1-6)"
-    assert {r["verdict"] for r in report if r["section"] == "endpoint"} == {"added"}
+    assert {r["verdict"] for r in report if r["section"] == "endpoint"} == {"no registry record"}
     assert "inconsistent" in {r["verdict"] for r in report if r["section"] == "check"}
+    notice = report[0]
+    assert (notice["section"], notice["item"], notice["registry"]) == ("notice", "registry record", "not in this KB")
+    assert notice["detail"].startswith(f"No registry record harvested for {SEED_TRIAL}")
+    assert f"kb build --nct {SEED_TRIAL}" in notice["detail"]
+
+
+async def test_trial_report_says_when_it_knows_nothing_of_an_id(datasette):
+    unknown = await rows(datasette, "trial_report", nct=" nct09999999 ")
+    assert [(r["section"], r["item"]) for r in unknown] == [("notice", "not found")]
+    assert unknown[0]["detail"].startswith("Nothing in this KB for NCT09999999: no registry record and no article")
+    [malformed] = await rows(datasette, "trial_report", nct="NCT123")
+    assert malformed["detail"] == '"NCT123" is not an NCT ID (NCT followed by 8 digits, e.g. NCT02193698).'
+    known = await rows(datasette, "trial_report", nct=NCT.lower())
+    assert "notice" not in {r["section"] for r in known} and known[0]["item"] == "title"
 
 
 async def test_inconsistencies_most_serious_first(datasette, fixture_kb):

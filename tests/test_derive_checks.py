@@ -211,3 +211,23 @@ def test_numbers_reported_by_both_registry_and_article_are_compared(tmp_path):
     assert by_value["15.7"]["verdict"] == "consistent" and "478" in by_value["15.7"]["detail"]
     assert by_value["1.09"]["verdict"] == "consistent"
     assert by_value["14.2"]["verdict"] == "inconsistent" and "Progression-free Survival" in by_value["14.2"]["detail"]
+
+
+def test_seed_endpoints_without_a_registry_record_are_neither_added_nor_matched(kb):
+    """The seed article states NCT02193698, whose registry record is not in the KB: its published endpoints are
+    shown as 'no registry record', never as 'added' (which needs the registry side)."""
+    db = open_db(str(kb))
+    assert not db["trials"].count_where("nct_id = 'NCT02193698'")
+    statuses = {r["status"] for r in db["endpoint_comparison"].rows_where("nct_id = 'NCT02193698'")}
+    assert statuses == {"no registry record"}
+
+
+def test_a_baseline_category_nobody_is_in_is_not_checked(kb):
+    """NCT00791778's baseline has categories whose every count is 0 (real record): adding 0 + 0 to 0 is no check."""
+    db = open_db(str(kb))
+    empty = [r for r in db.query("select measure, class, category, group_concat(value) as values_ "
+                                 "from baseline_measurements where nct_id = 'NCT00791778' "
+                                 "group by measure, class, category") if set(r["values_"].split(",")) == {"0"}]
+    assert empty, "the fixture no longer has an all-zero category"
+    sums = [json.loads(r["inputs"]) for r in db["checks"].rows_where("kind = 'parts_vs_total'")]
+    assert sums and all(s["total"] != "0" or set(s["parts"]) != {"0"} for s in sums)

@@ -13,7 +13,8 @@ from kb.store.schema import TABLES
 # Registry endpoints side by side with the publication endpoints matched to them (`endpoints.matched_to`).
 # status: matched | kind changed (primary in one, secondary in the other) | unreported (registered, not in the
 # publication) | added (in the publication, not registered) | not compared (no publication endpoints known for
-# the trial). A publication endpoint belongs to a trial through its subject: the NCT ID of a trial in `trials`, or
+# the trial) | no registry record (a publication endpoint of an article linked to a trial whose registry record is
+# not in the KB: neither "added" nor "matched" can be said without it). A publication endpoint belongs to a trial through its subject: the NCT ID of a trial in `trials`, or
 # an article linked to the trial in article_trials (one row per trial and endpoint, whatever the evidence).
 ENDPOINT_COMPARISON = """
 SELECT r.subject AS nct_id,
@@ -38,7 +39,9 @@ FROM endpoints e
 WHERE e.source = 'publication' AND e.matched_to IS NULL
   AND EXISTS (SELECT 1 FROM trials t WHERE t.nct_id = e.subject)
 UNION ALL
-SELECT l.nct_id, 'added', NULL, NULL, NULL, e.subject, e.kind, e.measure, e.time_frame, e.source_text, NULL, NULL, e.id
+SELECT l.nct_id,
+  CASE WHEN EXISTS (SELECT 1 FROM trials t WHERE t.nct_id = l.nct_id) THEN 'added' ELSE 'no registry record' END,
+  NULL, NULL, NULL, e.subject, e.kind, e.measure, e.time_frame, e.source_text, NULL, NULL, e.id
 FROM article_trials l JOIN endpoints e ON e.subject = l.article_id
 WHERE e.source = 'publication' AND e.matched_to IS NULL
   AND l.evidence = (SELECT min(m.evidence) FROM article_trials m

@@ -13,6 +13,7 @@ from kb.checks import p_from_difference_ci, p_from_ratio_ci, parts_sum_to_total
 from kb.checks.verdict import CONSISTENT, INCONSISTENT, Verdict, make_verdict, not_checkable
 from kb.derive.pairing import with_pairing
 from kb.derive.versus import registry_vs_article
+from kb.numbers import Reported
 
 RATIO = re.compile(r"hazard|odds|risk|ratio|\bHR\b|\bOR\b|\bRR\b", re.IGNORECASE)
 DIFFERENCE = re.compile(r"difference", re.IGNORECASE)
@@ -45,7 +46,8 @@ def trial_checks(db: sqlite_utils.Database, nct: str) -> list[tuple[Verdict, lis
 
 
 def _baseline_totals(db: sqlite_utils.Database, nct: str) -> list[tuple[Verdict, list[str]]]:
-    """Each category's group counts against the registry's own "Total" group."""
+    """Each category's group counts against the registry's own "Total" group; a category nobody is in (every count
+    0) is not checked, since there is nothing to add up."""
     cells = {}
     for row in db["baseline_measurements"].rows_where(
             "nct_id = ? and param_type in ('COUNT_OF_PARTICIPANTS', 'NUMBER')", [nct], order_by="id"):
@@ -54,7 +56,7 @@ def _baseline_totals(db: sqlite_utils.Database, nct: str) -> list[tuple[Verdict,
     for cell in cells.values():
         total = [r for r in cell if (r["group"] or "").strip().lower() == "total"]
         parts = [r for r in cell if r not in total]
-        if len(total) == 1 and len(parts) >= 2:
+        if len(total) == 1 and len(parts) >= 2 and any(Reported.parse(r["value"]).value != 0 for r in cell):
             found.append((parts_sum_to_total([r["value"] for r in parts], total[0]["value"]),
                           [r["id"] for r in cell]))
     return found
