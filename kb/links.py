@@ -20,9 +20,7 @@ and the first characters of the value before anything else, and compiles everyth
 from __future__ import annotations
 
 import json
-import math
 import re
-from decimal import Decimal
 from html import escape  # & < > " ' as entities, into a str (markupsafe would make a Markup of each piece)
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
@@ -30,6 +28,8 @@ from weakref import WeakKeyDictionary
 from datasette import hookimpl
 from datasette.utils import tilde_encode
 from markupsafe import Markup
+
+from kb.pages import LONGEST_SHOWN, rounded, shortened
 
 NCT = re.compile(r"NCT\d{8}")
 PMID = re.compile(r"\d{1,9}")
@@ -47,7 +47,6 @@ ROW_TABLES = (
     (re.compile(r"^NCT\d{8}/resultsSection\.adverseEventsModule\."), "adverse_events"),
     (re.compile(r"^NCT\d{8}/resultsSection\.participantFlowModule\."), "participant_flow"),
 )
-SIGNIFICANT_DIGITS = 4
 OUT = '<a class="kb-out" href="{href}" rel="noopener" title="{title}">{text}</a>'
 CTGOV, PMC = "https://clinicaltrials.gov/study/", "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC"
 ARROW = "\u2197"  # ↗: the link leaves the site
@@ -159,7 +158,12 @@ def row_table(row_id: str) -> str | None:
 
 def stored_row_link(site: Site, row_id: str) -> str:
     table = row_table(row_id)
-    return inside(site.row(table, row_id), row_id, f"its row in {table}") if table else escape(row_id)
+    return id_link(site, table, row_id) if table else escape(row_id)
+
+
+def id_link(site: Site, table: str, row_id: str) -> str:
+    """A link to a row by its id, shown short (kb.pages.shortened), with the whole id as the link's title."""
+    return inside(site.row(table, row_id), shortened(row_id), row_id if len(row_id) > LONGEST_SHOWN else None)
 
 
 def id_in_text(site: Site, found: str) -> str:
@@ -190,6 +194,7 @@ def trial_row(site: Site, nct: str) -> str:
         return escape(nct)
     return f"{nct}{NBSP}{out(CTGOV + nct, f'{nct} on ClinicalTrials.gov')}<br>" + related(site, [
         ("trial report", site.query("trial_report", nct=nct)),
+        ("articles", site.table("article_trials", nct_id=nct)),
         ("checks", site.table("checks", subject=nct)),
         ("endpoints compared", site.query("registry_vs_publication", nct=nct)),
         ("results", site.table("results", subject=nct)),
@@ -212,19 +217,6 @@ def article_row(site: Site, article_id: str) -> str:
 
 
 # --- JSON ------------------------------------------------------------------------------------------------------------
-
-
-def rounded(number: float, digits: int = SIGNIFICANT_DIGITS) -> str:
-    """`number` to `digits` significant digits, written without an exponent between 1e-6 and 1e15: 0.6593715544313752
-    → 0.6594, 8.6123e-05 → 0.00008612, 194.0 → 194."""
-    if not math.isfinite(number):
-        return str(number)
-    if number.is_integer() and abs(number) < 1e15:
-        return str(int(number))
-    text = f"{number:.{digits}g}"
-    if "e" in text and 1e-6 <= abs(number) < 1e15:
-        text = format(Decimal(text), "f")
-    return text
 
 
 def inline(site: Site, value, ids: bool) -> str:
@@ -298,7 +290,7 @@ def _author_id(site: Site, value: str, table: str | None, row) -> str:
 
 
 def _row_of(table: str):
-    return lambda site, value, _table, _row: inside(site.row(table, value), value)
+    return lambda site, value, _table, _row: id_link(site, table, value)
 
 
 def _report_item(site: Site, value: str, table: str | None, row) -> str | None:

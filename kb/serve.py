@@ -32,11 +32,13 @@ from datasette.app import Datasette
 from datasette.database import Database
 from datasette.utils import parse_metadata
 
-from kb import links
+from kb import links, pages
 from kb.store.access import Unusable, read_only_uri, refuse_empty, remove_empty_wal
 from kb.store.schema import TABLES, pending_upgrade
 
 METADATA = Path(__file__).parent.parent / "metadata.yml"
+TEMPLATES = Path(__file__).parent / "templates"  # Datasette templates of its own: home page, row page, 404 of a trial
+STATIC = Path(__file__).parent / "static"  # served at /kb-static/
 DATABASE = "kb"
 SQL_TIME_LIMIT_MS = 3000
 MiB = 1 << 20
@@ -197,7 +199,8 @@ def datasette_for(db_path: str | Path) -> Datasette:
     """The Datasette instance `kb serve` runs for the KB at `db_path` (tests use it through `.client`)."""
     _without_markdown_cells()
     _with_links()
-    datasette = ServedDatasette(metadata=parse_metadata(METADATA.read_text()),
+    datasette = ServedDatasette(metadata=parse_metadata(METADATA.read_text()), template_dir=str(TEMPLATES),
+                                static_mounts=[("kb-static", str(STATIC))],
                                 settings={"sql_time_limit_ms": SQL_TIME_LIMIT_MS, "suggest_facets": False})
     datasette.remove_database("_memory")
     datasette.add_database(ServedDatabase(datasette, db_path), name=DATABASE)
@@ -243,11 +246,13 @@ def inspect(db_path: str) -> list[str]:
 
 
 def _with_links() -> None:
-    """Register kb.links (links between rows and out, readable JSON cells: see there), once per process."""
+    """Register kb.links (links between rows and out, readable JSON cells) and kb.pages (the templates' filters),
+    once per process."""
     from datasette.plugins import pm
 
-    if not pm.is_registered(links):
-        pm.register(links, name=links.__name__)
+    for plugin in (links, pages):
+        if not pm.is_registered(plugin):
+            pm.register(plugin, name=plugin.__name__)
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -280,6 +280,8 @@ async def test_chart_queries_return_verdicts_per_trial_and_before_after_pairs(da
     expected = Counter((trial_of[r["subject"]], r["verdict"]) for r in db["checks"].rows)
     assert {(r["trial"], r["verdict"]): r["checks"] for r in await chart_rows("verdicts-per-trial")} == expected
     assert [(r["moment"], r["value"]) for r in await chart_rows("before-after")] == [("before", 2466), ("after", 974)]
+    # the Trials card counts the trials the per-trial chart shows: those with a record and those articles name
+    assert [r["n"] for r in await chart_rows("trials")] == [len({trial for trial, _ in expected})]
     for name in charts(datasette):
         assert await chart_rows(name), f"chart {name} has no rows"
 

@@ -15,7 +15,7 @@ from datasette.utils import tilde_decode, tilde_encode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kb import links
+from kb import links, pages
 from kb.serve import DATABASE, datasette_for
 from kb.store.schema import TABLES
 
@@ -42,7 +42,8 @@ async def soup(datasette, path: str) -> BeautifulSoup:
 
 
 def cells(page: BeautifulSoup, column: str) -> list:
-    return page.select(f"table.rows-and-columns td.col-{column}")
+    """The cells of `column`: of a table or query page, or of a row page (kb/templates/row.html, one line a column)."""
+    return page.select(f"table.rows-and-columns td.col-{column}, table.kb-row td.col-{column}")
 
 
 def render(datasette, value, column, table=None, row=None):
@@ -184,7 +185,7 @@ async def test_links_out_are_marked_and_nothing_loads_from_another_host(datasett
 async def test_row_pages_of_a_trial_and_an_article_lead_to_what_belongs_to_them(datasette):
     for path, column, names in [
         (f"/{DATABASE}/trials/{NCT}", "nct_id",
-         ["trial report", "checks", "endpoints compared", "results", "drug schedule", "history"]),
+         ["trial report", "articles", "checks", "endpoints compared", "results", "drug schedule", "history"]),
         (f"/{DATABASE}/articles/{tilde_encode(SEED_ARTICLE)}", "article_id",
          ["authors", "checks", "results", "endpoints", "drug schedule"]),
     ]:
@@ -217,8 +218,10 @@ async def test_ids_a_check_uses_link_to_their_rows(datasette, fixture_kb):
     check = next(db["checks"].rows_where("json_array_length(uses) > 2", order_by="id"))
     [cell] = cells(await soup(datasette, f"/{DATABASE}/checks/{tilde_encode(check['id'])}"), "uses")
     anchors = cell.find_all("a")
-    assert [a.get_text() for a in anchors] == json.loads(check["uses"])
-    assert cell.get_text() == ", ".join(json.loads(check["uses"]))  # a list, shown as a list
+    used = json.loads(check["uses"])
+    assert [a["title"].split(": its row in ")[0] for a in anchors] == used  # the whole id in the title
+    assert [a.get_text() for a in anchors] == [pages.shortened(row_id) for row_id in used]  # shown short
+    assert cell.get_text() == ", ".join(map(pages.shortened, used))  # a list, shown as a list
     for anchor in anchors:
         await get_ok(datasette, anchor["href"])
 
@@ -236,7 +239,7 @@ def test_row_keys_are_encoded_as_datasette_encodes_them(key):
     (-0.04996123, "-0.04996"), (1234567.89, "1235000"), (1e-10, "1e-10"), (12.5, "12.5"), (float("nan"), "nan"),
 ])
 def test_numbers_are_rounded_to_four_significant_digits(number, shown):
-    assert links.rounded(number) == shown
+    assert pages.rounded(number) == shown
 
 
 async def test_json_numbers_are_rounded_on_the_page_and_full_in_the_json_api(datasette, fixture_kb):
@@ -245,8 +248,8 @@ async def test_json_numbers_are_rounded_on_the_page_and_full_in_the_json_api(dat
     full = recomputed["z from the CI, two-sided"]
     row = f"/{DATABASE}/checks/{tilde_encode(check['id'])}"
     [cell] = cells(await soup(datasette, row), "recomputed")
-    assert cell.get_text("\n").splitlines()[0] == f"z from the CI, two-sided: [{links.rounded(full[0])}, " \
-                                                  f"{links.rounded(full[1])}]"
+    assert cell.get_text("\n").splitlines()[0] == f"z from the CI, two-sided: [{pages.rounded(full[0])}, " \
+                                                  f"{pages.rounded(full[1])}]"
     assert len(cell.find_all("br")) == len(recomputed) - 1  # an object: one line per key
     assert repr(full[0]) not in str(cell)
     api = (await get_ok(datasette, f"{row}.json?_shape=array")).json()

@@ -14,7 +14,8 @@ from kb.store.schema import TABLES
 # status: matched | kind changed (primary in one, secondary in the other) | unreported (registered, not in the
 # publication) | added (in the publication, not registered) | not compared (no publication endpoints known for
 # the trial) | no registry record (a publication endpoint of an article linked to a trial whose registry record is
-# not in the KB: neither "added" nor "matched" can be said without it). A publication endpoint belongs to a trial through its subject: the NCT ID of a trial in `trials`, or
+# not in the KB: neither "added" nor "matched" can be said without it).
+# A publication endpoint belongs to a trial through its subject: the NCT ID of a trial in `trials`, or
 # an article linked to the trial in article_trials (one row per trial and endpoint, whatever the evidence).
 ENDPOINT_COMPARISON = """
 SELECT r.subject AS nct_id,
