@@ -99,14 +99,16 @@ def build(ncts, pmids, dois, offline, db_path):
     Example: kb build --nct NCT01245062 --pmid 22663011 --db kb.db
     """
     if offline and (ncts or pmids or dois):
-        fail("--offline builds the responses shipped with trial-kb only (NCT00791778 and PMID 32009091); "
-             "--nct, --pmid and --doi need the network, or `kb import` of responses you saved", EXIT_USAGE)
+        fail("--offline builds the responses shipped with trial-kb only (NCT02653482 with PMID 31524498, NCT00791778 "
+             "and PMID 32009091); --nct, --pmid and --doi need the network, or `kb import` of responses you saved",
+             EXIT_USAGE)
     if offline:
         files = sorted(p for p in OFFLINE_DIR.iterdir() if p.suffix != ".md")
         click.echo(f"Offline build from the responses shipped in {OFFLINE_DIR} ({', '.join(p.name for p in files)}); "
                    f"see PROVENANCE.md there: the seed article's responses are reconstructed from its published page, "
-                   f"{pipeline.DEFAULT_NCT} has no recorded registry response, and NCT00791778 is a real recorded "
-                   "study with results.")
+                   f"{pipeline.DEFAULT_NCT} has no recorded registry response; NCT02653482 (DEFINE-HF) and its "
+                   "results article PMID 31524498 are a real recorded registry-publication pair, and NCT00791778 a "
+                   "real recorded study with results.")
         return _import(files, db_path)
     if not (ncts or pmids or dois):
         ncts, pmids, dois = [pipeline.DEFAULT_NCT], [pipeline.DEFAULT_PMID], [pipeline.DEFAULT_DOI]

@@ -21,7 +21,7 @@ from kb import pipeline
 from kb.cli import cli
 from kb.store.schema import open_db
 
-from .conftest import fixture_bytes, fixture_path
+from .conftest import OFFLINE, fixture_bytes, fixture_path
 
 BULK = fixture_path("ctgov", "v2_bulk_ctg-studies_nsclc_100studies_nsclcbench.json")
 SMALL = fixture_bytes("ctgov", "v2_study_NCT03418623_aact.json")  # a real recorded study, 9 KB
@@ -419,9 +419,11 @@ def test_in_a_folder_hidden_files_are_skipped_and_others_must_hold_records(tmp_p
 
 
 def test_the_offline_build_still_imports_its_folder(tmp_path):
+    shipped = {json.loads(p.read_bytes())["protocolSection"]["identificationModule"]["nctId"]
+               for p in OFFLINE.glob("v2_study_*.json")}
     result = run("build", "--offline", "--db", tmp_path / "kb.db")
     assert result.exit_code == 0, result.output
-    assert "NCT00791778" in stored(tmp_path / "kb.db")
+    assert shipped and stored(tmp_path / "kb.db") == shipped  # every study shipped, no other
 
 
 
