@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from lxml import etree
 
 from kb.extract.endpoints import ROW_KEYS, extract_endpoints, match_endpoints
 
-from .conftest import fixture_path
+from .conftest import OFFLINE, fixture_path
 
 # Methods of the default article (PMID 32009091 / NCT02193698; abstract as on its CiNii page).
 SEED_METHODS = (
@@ -26,9 +27,10 @@ def description(nct: str, key: str = "detailedDescription") -> str:
     return study["protocolSection"]["descriptionModule"][key]
 
 
-def registry_outcomes(name: str) -> list[dict]:
-    """Registry endpoints in the shape match_endpoints takes, from a recorded CT.gov v2 study."""
-    module = json.loads(fixture_path("ctgov", name).read_text())["protocolSection"]["outcomesModule"]
+def registry_outcomes(name: str, folder: Path | None = None) -> list[dict]:
+    """Registry endpoints in the shape match_endpoints takes, from a recorded CT.gov v2 study (in tests/fixtures/ctgov
+    or `folder`)."""
+    module = json.loads(((folder or fixture_path("ctgov")) / name).read_text())["protocolSection"]["outcomesModule"]
     return [{"kind": kind, "measure": o["measure"], "description": o.get("description"),
              "time_frame": o.get("timeFrame")}
             for kind in ("primary", "secondary") for o in module.get(f"{kind}Outcomes", [])]
@@ -98,3 +100,30 @@ def test_match_seed_endpoints_and_time_frames():
     unrelated = [{"kind": "primary", "measure": "Overall survival", "description": None, "time_frame": "2 years"}]
     assert match_endpoints(publication, unrelated) == [None, None]
     assert match_endpoints([], registry) == []
+
+
+def test_a_numbered_list_splits_at_its_numbers_only():
+    # DEFINE-HF (PMID 31524498, Europe PMC record in kb/data/offline): the second item is a composite with ", or".
+    text = ("Dual primary outcomes were (1) mean NT-proBNP (N-terminal pro b-type natriuretic peptide) and (2) "
+            "proportion of patients with ≥5-point increase in HF disease-specific health status on the Kansas City "
+            "Cardiomyopathy Questionnaire overall summary score, or a ≥20% decrease in NT-proBNP.")
+    rows = extract_endpoints(text)
+    assert [m for _, m, _ in measures(rows)] == [
+        "mean NT-proBNP (N-terminal pro b-type natriuretic peptide)",
+        "proportion of patients with ≥5-point increase in HF disease-specific health status on the Kansas City "
+        "Cardiomyopathy Questionnaire overall summary score, or a ≥20% decrease in NT-proBNP"]
+    assert all(text[r["span_start"]:r["span_end"]] == r["measure"] for r in rows)
+
+
+def test_a_same_kind_registry_measure_sharing_more_words_wins_over_a_shorter_one_of_the_other_kind():
+    """NCT02653482 registers "Difference in the Average of the 6- and 12-week Mean N-terminal Pro B-type Natriuretic
+    Peptide (NTproBNP)" as primary and "Percentage of Patients With a ≥ 20% Decrease in N-terminal Pro B-type ..." as
+    secondary; the article's primary "mean NT-proBNP (...)" shares more words with the first, though the overlap
+    coefficient of the shorter second is higher."""
+    registry = registry_outcomes("v2_study_NCT02653482_define_hf_with_results_meta-harness.json", OFFLINE)
+    publication = [{"kind": "primary", "measure": "mean NT-proBNP (N-terminal pro b-type natriuretic peptide)"}]
+    [j] = match_endpoints(publication, registry)
+    assert registry[j]["kind"] == "primary" and registry[j]["measure"].startswith("Difference in the Average")
+    secondary_only = [r for r in registry if r["kind"] == "secondary"]
+    [k] = match_endpoints(publication, secondary_only)  # without the primary, the switch is still found
+    assert "Decrease in N-terminal Pro B-type" in secondary_only[k]["measure"]

@@ -100,3 +100,19 @@ def test_the_regimen_is_matched_between_registry_and_article(db):
     check = rows(db, "select verdict, inputs from checks where subject = ? and kind = 'regimen'", NCT)
     assert len(check) == 1 and set(json.loads(check[0]["inputs"])["publication_drugs"]) == drugs
     assert check[0]["verdict"] == "consistent"
+
+
+def test_the_articles_primary_endpoints_are_matched_to_the_registered_primaries(db):
+    """The abstract numbers its primary outcomes ("Dual primary outcomes were (1) … and (2) …, or …"): each is one
+    endpoint (the second a composite holding ", or"), and each is the registered primary it names, not a shorter
+    registered secondary sharing fewer words; so the pair carries no endpoint check that cries wolf."""
+    [sentence] = [s for s in re.split(r"(?<=\.)\s+", ABSTRACT) if re.search(r"primary outcomes were \(1\)", s, re.I)]
+    numbered = re.findall(r"\(\d\)", sentence)
+    primaries = [o["measure"] for o in STUDY["protocolSection"]["outcomesModule"]["primaryOutcomes"]]
+    published = rows(db, "select status, registry_kind, registry_measure from endpoint_comparison "
+                         "where nct_id = ? and publication_kind = 'primary'", NCT)
+    assert len(published) == len(numbered) == len(primaries)
+    assert {(r["status"], r["registry_kind"]) for r in published} == {("matched", "primary")}
+    assert sorted(r["registry_measure"] for r in published) == sorted(primaries)
+    endpoint_checks = rows(db, "select verdict from checks where subject = ? and kind like 'endpoint_%'", NCT)
+    assert endpoint_checks and "inconsistent" not in {r["verdict"] for r in endpoint_checks}

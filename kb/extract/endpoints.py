@@ -15,8 +15,11 @@
   `TIME_CONFLICT_FACTOR` (0.7)
   (a conflict lowers the score, it does not veto: a registered endpoint whose time frame changed is still found,
   so the change can be reported; between registry entries that differ only in time frame, the agreeing one wins);
-- pairs scoring at least `MATCH_THRESHOLD` (0.6) are assigned greedily, best score first (same kind first on ties), each
-  registry endpoint at most once; a publication endpoint left without a pair is None.
+- pairs scoring at least `MATCH_THRESHOLD` (0.6) are assigned greedily, each registry endpoint at most once: first
+  the pairs of the same kind (primary with primary) whose registry measure shares as many words with the publication
+  measure as any other candidate does (the overlap coefficient alone would prefer a shorter registry measure of the
+  other kind that shares fewer words, and call the endpoint switched), then the rest; within each, best score first
+  (same kind first on ties). A publication endpoint left without a pair is None.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ _DEFINITION = re.compile(r",\s*(?i:defined\s+as|i\.e\.|which|as\s+(?:measured|as
 _TIME = re.compile(rf"\s*,?\s*\b(?i:at|after|within|over|through|by|during|for|up\s+to|until|to)\s+(?:the\s+)?"
                    rf"(?:{DURATION.pattern})")
 _ITEM_LEAD = re.compile(r"(?:\s|,|\b(?i:and|or|the|as\s+well\s+as|both|including)\b)+")
+_NUMBERED = re.compile(r"\((?:[1-9]|[ivx]{1,4}|[a-h])\)\s")  # (1) (2) / (i) (ii) / (a) (b): an enumerated item starts
 _STOP = {"the", "a", "an", "of", "in", "at", "to", "and", "or", "for", "with", "by", "on", "from", "as", "who",
          "that", "which", "were", "was", "is", "are", "be", "been", "has", "have", "had", "its", "their", "his",
          "her", "than", "per", "each", "any", "all", "after", "before", "during", "within", "over", "up", "until",
@@ -85,11 +89,17 @@ def _kind(word: str) -> str:
 
 
 def _split_items(sent: str, start: int, end: int, subject: bool) -> list[tuple[int, int]]:
-    """Top-level items of a list: split at commas and semicolons, and at "and" after an item of two or more words
-    or an abbreviation ("PFS and OS", not "safety and efficacy"); never inside brackets."""
+    """Top-level items of a list: a numbered list ("(1) X and (2) Y, or Z") splits at its numbers only, since an
+    item may hold commas and "or" ("Y, or Z" is one composite endpoint); any other list splits at commas and
+    semicolons, and at "and" after an item of two or more words or an abbreviation ("PFS and OS", not "safety and
+    efficacy"); never inside brackets."""
     if subject:  # "In this trial, progression-free survival was ...": the subject is the last clause
         cut = max((m.end() for m in re.finditer(r",|\band\b", sent[start:end])), default=0)
         start += cut
+    numbers = [m.start() for m in _NUMBERED.finditer(sent, start, end)]
+    if len(numbers) >= 2 and _NUMBERED.match(sent, start) is not None:
+        return [span for span in (_strip_item(sent, a, b) for a, b in zip(numbers, numbers[1:] + [end]))
+                if span[1] > span[0]]
     pieces, depth, last = [], 0, start
     for i in range(start, end):
         ch = sent[i]
@@ -109,6 +119,7 @@ def _item_like(text: str) -> bool:
 def _strip_item(sent: str, a: int, b: int) -> tuple[int, int]:
     lead = _ITEM_LEAD.match(sent, a, b)
     a = lead.end() if lead else a
+    a = number.end() if (number := _NUMBERED.match(sent, a, b)) else a
     trail = re.search(r"(?:\s|,|\.|\b(?:and|or|the)\b)+$", sent[a:b])
     return a, (a + trail.start() if trail else b)
 
@@ -135,15 +146,19 @@ def match_endpoints(publication: list[dict], registry: list[dict]) -> list[int |
     reg_words = [_words(r.get("measure") or "", defined) for r in registry]
     scored = []
     for i, p in enumerate(publication):
+        candidates = []
         for j, r in enumerate(registry):
             factor = _time_factor(p.get("time_frame"), r.get("time_frame"))
             score = tuple(x * factor for x in _similarity(pub_words[i], reg_words[j]))
             if score[0] >= MATCH_THRESHOLD:
                 same_kind = (p.get("kind") or "") == (r.get("kind") or "").lower()
-                scored.append((score, same_kind, -j, i, j))
+                candidates.append((score, same_kind, len(pub_words[i] & reg_words[j]) * factor, j))
+        most = max((shared for *_, shared, _ in candidates), default=0)
+        scored.extend(((same_kind and shared >= most), score, same_kind, -j, i, j)
+                      for score, same_kind, shared, j in candidates)
     result: list[int | None] = [None] * len(publication)
     used: set[int] = set()
-    for _, _, _, i, j in sorted(scored, reverse=True):
+    for *_, i, j in sorted(scored, reverse=True):
         if result[i] is None and j not in used:
             result[i] = j
             used.add(j)
