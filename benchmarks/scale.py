@@ -414,7 +414,7 @@ def percentile(values: list[float], share: float) -> float:
 
 def bench_datasette(db: Path, repeat: int, only: str = "") -> dict:
     from datasette.app import Datasette
-    from datasette.utils import parse_metadata
+    from datasette.utils import parse_metadata, tilde_encode
 
     metadata = parse_metadata(METADATA.read_text())
     name = next(iter(metadata.get("databases") or {"kb": {}}))
@@ -431,8 +431,12 @@ def bench_datasette(db: Path, repeat: int, only: str = "") -> dict:
         trial = conn.execute("SELECT subject FROM checks WHERE subject LIKE 'NCT%' GROUP BY subject "
                              "ORDER BY count(*) DESC, subject DESC LIMIT 1").fetchone()
         trial = trial[0] if trial else conn.execute("SELECT max(nct_id) FROM trials").fetchone()[0]
-        article = (conn.execute("SELECT article_id FROM article_trials WHERE nct_id = ?", [trial]).fetchone()
-                   or conn.execute("SELECT article_id FROM article_trials LIMIT 1").fetchone() or [""])[0]
+        article = (conn.execute("SELECT article_id FROM article_trials JOIN articles USING (article_id) "
+                                "WHERE nct_id = ?", [trial]).fetchone()
+                   or conn.execute("SELECT article_id FROM articles LIMIT 1").fetchone() or [""])[0]
+        check = (conn.execute("SELECT min(id) FROM checks WHERE subject = ?", [trial]).fetchone() or [None])[0]
+        result = (conn.execute("SELECT id FROM results WHERE subject = ? ORDER BY length(id) DESC LIMIT 1",
+                               [trial]).fetchone() or [None])[0]
         existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
         trials = conn.execute("SELECT count(*) FROM trials").fetchone()[0]
     config = metadata.get("databases", {}).get(name, {})
@@ -449,6 +453,11 @@ def bench_datasette(db: Path, repeat: int, only: str = "") -> dict:
             pages[f"table {table}"] = f"/{name}/{table}"
     pages["search: trials?_search=sorafenib"] = f"/{name}/trials?_search=sorafenib"
     pages[f"row: trials/{trial}"] = f"/{name}/trials/{trial}"
+    for table, key in (("articles", article), ("checks", check), ("results", result)):
+        if key:
+            pages[f"row: {table}/{key[:40]}"] = f"/{name}/{table}/{tilde_encode(key)}"
+    pages["home page"] = "/"
+    pages["dashboard /-/dashboards/checks"] = "/-/dashboards/checks"
     pages["database page (counts every table)"] = f"/{name}"
     pages = {label: path for label, path in pages.items() if re.search(only, label)}
     print(f"\n4. Datasette on the {trials:,}-trial KB, as `kb serve` runs it (in-process client, metadata.yml as it "
