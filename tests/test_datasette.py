@@ -158,6 +158,9 @@ async def test_trial_report_puts_registry_and_publication_side_by_side(datasette
                                                                   "lies on the other side of 0.05.")
     assert [severity(c["verdict"]) for c in checks] == sorted(severity(c["verdict"]) for c in checks)
     assert all(c["detail"] for c in checks)
+    ids = sqlite_utils.Database(fixture_kb)["checks"]
+    assert all(ids.count_where("id = ? and kind = ?", [c["check_id"], c["item"]]) == 1 for c in checks)
+    assert {r["check_id"] for r in report if r["section"] != "check"} == {None}
 
 
 async def test_trial_report_of_the_seed_trial_shows_its_article_and_schedule(datasette):

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.anyio
 OUT_HOSTS = {"clinicaltrials.gov", "pubmed.ncbi.nlm.nih.gov", "doi.org", "www.ncbi.nlm.nih.gov", "orcid.org"}
 # Each canned query with parameters that give it rows, and its columns that hold ids
 CANNED = {
-    "trial_report": ({"nct": NCT}, ["item"]),
+    "trial_report": ({"nct": NCT}, ["item", "check_id"]),
     "inconsistencies": ({}, ["subject", "trial", "check_id"]),
     "registry_vs_publication": ({"nct": ""}, ["nct_id", "article_id"]),
     "byline": ({"article": SEED_ARTICLE}, ["author_id", "article_id"]),
