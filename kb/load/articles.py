@@ -37,7 +37,7 @@ from harvest import http, sources
 from harvest.identifiers import nct_ids
 from harvest.parsing import squash
 from harvest.records import ArticleRecord
-from kb.load import affiliations, names
+from kb.load import affiliations, fulltext, names
 from kb.store import documents
 from kb.store.identity import article_id
 from kb.store.schema import TABLES
@@ -149,6 +149,10 @@ def merge(found: list[Found], also_kept: list[http.Fetched] = ()) -> list[docume
     docs += [documents.Document(primary, {}, {table: {"article_id": alias}})
              for alias in sorted(aliases) for table in ARTICLE_TABLES + ("article_trials",)]
     kept = {documents.snapshot_id(primary)}
+    full = next((f for f in ordered if f.record.get("full_text")), None)
+    if full:  # the full text (JATS) of the article, in one document that replaces the previous one's rows
+        docs += fulltext.document(aid, full.fetched, full.record["full_text"], sorted(aliases))
+        kept.add(documents.snapshot_id(full.fetched))
     for fetched in [f.fetched for f in ordered] + list(also_kept):
         if documents.snapshot_id(fetched) not in kept:
             kept.add(documents.snapshot_id(fetched))
