@@ -7,11 +7,12 @@ that text in the document's plain text, the sections' texts joined by a blank li
 Tables: every `<table-wrap>` outside the front matter and sub-articles, in document order, with its label, caption,
 footnotes (`<table-wrap-foot>`: each `<fn>`, else each paragraph) and the cells of its first `<table>` placed on the
 grid the HTML table model gives (a cell spanning k rows or columns occupies them; the next cell of a row takes the
-next free column; a span stops at the end of its row group). Header rows are those of `<thead>` (else the leading
-rows made only of `<th>`). A cell's `column_headers` are the header cells above its first column, outermost first,
-blanks left out and a text repeated by the next header row given once; its `row_headers` are the cell of the stub
-(column 0) of its row, the `<th>` cells between, and, first, the label of the group it sits in: a body row whose
-only text is in column 0 labels the rows below it up to the next such row ("Sex" above "Male", "Female").
+next free column; a span stops at the end of its row group, and before a position another cell holds). Header rows
+are those of `<thead>` (else the leading rows made only of `<th>`). A cell's `column_headers` are the header cells
+above its first column, outermost first, blanks left out and a text repeated by the next header row given once; its
+`row_headers` are the cell of the stub (column 0) of its row, the `<th>` cells between, and, first, the label of the
+group it sits in: a body row whose only text is in column 0 labels the rows below it up to the next such row ("Sex"
+above "Male", "Female").
 
 Bounds: a body over MAX_BYTES, a span over MAX_SPAN, or tables occupying more than MAX_CELLS grid positions in all
 are refused with ParseError before anything is allocated for them; XML is parsed by `harvest.parsing.parse_xml`
@@ -174,6 +175,8 @@ def cells(table: etree._Element, budget: list[int], where: tuple[str, str]) -> l
                     raise ParseError(*where, f"tables occupying more than {MAX_CELLS} grid positions; not read")
                 while (row0 + r, col) in grid:
                     col += 1
+                colspan = next((dc for dc in range(1, colspan) if any(
+                    (row0 + r + dr, col + dc) in grid for dr in range(rowspan))), colspan)  # stops at a taken one
                 placed.append({"row": row0 + r, "col": col, "rowspan": rowspan, "colspan": colspan,
                                "header": head or cell.tag == "th", "text": text_of(cell)})
                 for dr in range(rowspan):
