@@ -43,7 +43,8 @@ def test_the_trial_report_gives_its_identifiers_sections_and_tables():
     assert [s["headings"] for s in text["sections"][1:4]] == [["Methods"], ["Methods", "HEA"],
                                                              ["Methods", "Statistics"]]
     assert text["sections"][4]["text"].startswith("In all 33 patients were screened")  # Results, tables left out
-    assert "Demographics and preoperative" not in text["sections"][4]["text"] and "10/4" not in text["sections"][4]["text"]
+    results = text["sections"][4]["text"]
+    assert "Demographics and preoperative" not in results and "10/4" not in results
 
 
 def test_section_spans_place_each_text_in_the_documents_plain_text():
