@@ -19,6 +19,8 @@ from kb.store.schema import open_db
 from .conftest import db_dump, fixture_bytes, fixture_path
 from .loopback import Reply
 
+JATS_FILES = [fixture_path("jats", name) for name in ("PMC111193_anh_hea_rct_evidence_inference.nxml",
+                                                      "efetch_pmc3040717_jats_biomcp.xml")]
 TRIAL = fixture_bytes("jats", "PMC111193_anh_hea_rct_evidence_inference.nxml")  # RCT, 5 results tables
 BRCA1 = fixture_bytes("jats", "efetch_pmc3040717_jats_biomcp.xml")  # PMC efetch: multi-level and spanning headers
 LITE = fixture_bytes("europepmc", "search_lite_pmid20516115_biomcp.json")  # Europe PMC record of the BRCA1 article
@@ -154,7 +156,7 @@ def db(tmp_path):
 
 
 def test_kb_import_of_jats_files_stores_sections_tables_cells_and_figures(db, tmp_path):
-    summary = pipeline.import_paths(db, [fixture_path("jats")])
+    summary = pipeline.import_paths(db, JATS_FILES)
     assert summary.failed == [] and sorted(summary.article_ids) == ["pmid:11960557", "pmid:20516115"]
     count = lambda table, aid: db[table].count_where("article_id = ?", [aid])  # noqa: E731
     assert [count(t, "pmid:11960557") for t in ("article_sections", "article_tables", "table_cells",
@@ -171,8 +173,20 @@ def test_kb_import_of_jats_files_stores_sections_tables_cells_and_figures(db, tm
         "select headings from article_sections_fts where article_sections_fts match 'hematocrit' order by rowid")
             ][:1] == ['["Methods"]']
     first = db_dump(tmp_path / "kb.db")
-    pipeline.import_paths(db, [fixture_path("jats")])
+    pipeline.import_paths(db, JATS_FILES)
     assert db_dump(tmp_path / "kb.db") == first
+
+
+def test_statistics_of_results_sections_are_results_rows_pointing_at_their_section(db):
+    pipeline.import_paths(db, JATS_FILES)
+    rows = list(db.query("select * from results where subject = 'pmid:11960557' and kind = 'fulltext' order by id"))
+    results = db["article_sections"].get(("pmid:11960557", 4))  # headings ["Results"]
+    assert rows and {r["path"] for r in rows} == {results["path"]} == {"/article/body/sec[3]"}
+    assert all(r["snapshot_id"] == results["snapshot_id"] and r["source_text"] in results["text"] for r in rows)
+    mean = next(r for r in rows if r["statistic"] == "mean" and r["value"] == "288")
+    assert results["text"][mean["span_start"]:mean["span_end"]].rstrip() == "288 ± 32" and mean["dispersion"] == "32"
+    used = {i for (uses,) in db.execute("select uses from checks") for i in json.loads(uses)}
+    assert not any("/fulltext/" in i for i in used)  # abstract checks read the abstract's numbers only
 
 
 def test_a_file_that_is_not_jats_or_is_broken_is_one_line_and_leaves_the_kb(db, tmp_path):

@@ -39,7 +39,10 @@ def lookup(ids: Ids, found: list[ArticleRecord]) -> Iterator[http.Fetched]:
 
 
 def looks_like(head: bytes) -> bool:
-    """A JATS article: a PMC article set, or an <article> element with JATS front matter or a JATS DOCTYPE."""
+    """A JATS article: XML holding a PMC article set, or an <article> element with JATS front matter or a JATS
+    DOCTYPE."""
+    if not head.startswith(b"<"):
+        return False
     if b"<pmc-articleset" in head:
         return True
     return _ARTICLE.search(head) is not None and any(
