@@ -9,6 +9,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from harvest.articles import fulltext
 from harvest.errors import ParseError
@@ -19,8 +20,14 @@ from kb.store.schema import open_db
 from .conftest import db_dump, fixture_bytes, fixture_path
 from .loopback import Reply
 
-JATS_FILES = [fixture_path("jats", name) for name in ("PMC111193_anh_hea_rct_evidence_inference.nxml",
-                                                      "efetch_pmc3040717_jats_biomcp.xml")]
+COUNTS = {  # file: (article id, sections, tables, cells, figures)
+    "PMC111193_anh_hea_rct_evidence_inference.nxml": ("pmid:11960557", 10, 5, 204, 0),
+    "PMC1131903_stethoscope_rct_evidence_inference.nxml": ("pmid:15882458", 12, 5, 163, 1),
+    "PMC1166569_transplant_exercise_evidence_inference.nxml": ("pmid:15918901", 12, 0, 0, 1),
+    "PMC1190172_signature_survey_rct_evidence_inference.nxml": ("pmid:16091137", 9, 0, 0, 3),
+    "efetch_pmc3040717_jats_biomcp.xml": ("pmid:20516115", 14, 2, 464, 4),
+}
+JATS_FILES = [fixture_path("jats", name) for name in COUNTS]
 TRIAL = fixture_bytes("jats", "PMC111193_anh_hea_rct_evidence_inference.nxml")  # RCT, 5 results tables
 BRCA1 = fixture_bytes("jats", "efetch_pmc3040717_jats_biomcp.xml")  # PMC efetch: multi-level and spanning headers
 LITE = fixture_bytes("europepmc", "search_lite_pmid20516115_biomcp.json")  # Europe PMC record of the BRCA1 article
@@ -84,6 +91,32 @@ def test_spanning_and_multi_level_headers_are_resolved_on_the_grid():
     assert cell(assays, 3, 1)["column_headers"] == ["Genetic or integrative methods*", "IARC class"]
     assert cell(assays, 1, 1)["colspan"] == 2 and cell(assays, 3, 1)["row_headers"] == ["M1652I"]
     assert text["figures"][0]["label"] == "Figure 1" and text["figures"][0]["caption"]
+
+
+@pytest.mark.parametrize("name", COUNTS)
+def test_each_fixture_gives_its_sections_tables_and_one_cell_per_table_cell_of_the_file(name):
+    body = fixture_bytes("jats", name)
+    text = record(body)["full_text"]
+    assert (len(text["sections"]), len(text["tables"]), sum(len(t["cells"]) for t in text["tables"]),
+            len(text["figures"])) == COUNTS[name][1:]
+    root = etree.fromstring(body, etree.XMLParser(resolve_entities=False, no_network=True))
+    in_file = [len(wrap.xpath("(.//table)[1]//td | (.//table)[1]//th")) for wrap in root.iter("table-wrap")]
+    assert [len(t["cells"]) for t in text["tables"]] == in_file  # each <td>/<th> once, spans or not
+    assert all(s["text"] and s["end"] - s["start"] == len(s["text"]) for s in text["sections"])
+
+
+def test_a_label_row_heads_the_rows_under_it_and_an_untitled_section_has_no_heading():
+    scores = record(fixture_bytes("jats", "PMC1131903_stethoscope_rct_evidence_inference.nxml"))["full_text"]
+    table = scores["tables"][3]  # Table 4: "Mean scores:" alone on its row, then one row per group
+    assert cell(table, 2, 1)["text"] == "20"
+    assert cell(table, 2, 1)["row_headers"] == ["Mean scores:", '"The Stethoscope®":']
+    assert cell(table, 3, 10)["row_headers"] == ["Mean scores:", "Control group:"]
+    assert cell(table, 3, 10)["column_headers"] == ["10"] and cell(table, 3, 10)["text"] == "27"
+    assert cell(scores["tables"][4], 1, 1)["text"] == "n = 7"
+    exercise = record(fixture_bytes("jats", "PMC1166569_transplant_exercise_evidence_inference.nxml"))["full_text"]
+    assert exercise["sections"][0]["headings"] == [] and exercise["sections"][0]["path"] == "/article/body/sec[1]"
+    assert [s["headings"] for s in exercise["sections"][5:8]] == [["Results"], ["Results", "Aerobic Endurance"],
+                                                                 ["Results", "Leg Press"]]
 
 
 def table_xml(rows: str, head: str = "") -> bytes:
@@ -157,12 +190,10 @@ def db(tmp_path):
 
 def test_kb_import_of_jats_files_stores_sections_tables_cells_and_figures(db, tmp_path):
     summary = pipeline.import_paths(db, JATS_FILES)
-    assert summary.failed == [] and sorted(summary.article_ids) == ["pmid:11960557", "pmid:20516115"]
-    count = lambda table, aid: db[table].count_where("article_id = ?", [aid])  # noqa: E731
-    assert [count(t, "pmid:11960557") for t in ("article_sections", "article_tables", "table_cells",
-                                                "article_figures")] == [10, 5, 204, 0]
-    assert [count(t, "pmid:20516115") for t in ("article_sections", "article_tables", "table_cells",
-                                                "article_figures")] == [14, 2, 464, 4]
+    assert summary.failed == [] and sorted(summary.article_ids) == sorted(c[0] for c in COUNTS.values())
+    for aid, *counts in COUNTS.values():
+        assert [db[t].count_where("article_id = ?", [aid]) for t in ("article_sections", "article_tables",
+                                                                     "table_cells", "article_figures")] == counts
     seven = db["table_cells"].get(("pmid:11960557/table/3", 1, 1))  # Table 4, "Zero" units, ANH: 7 patients
     assert (seven["text"], seven["value_num"], seven["decimals"], json.loads(seven["column_headers"])) == (
         "7", 7.0, 0, ["ANH 14"])
@@ -185,6 +216,10 @@ def test_statistics_of_results_sections_are_results_rows_pointing_at_their_secti
     assert all(r["snapshot_id"] == results["snapshot_id"] and r["source_text"] in results["text"] for r in rows)
     mean = next(r for r in rows if r["statistic"] == "mean" and r["value"] == "288")
     assert results["text"][mean["span_start"]:mean["span_end"]].rstrip() == "288 ± 32" and mean["dispersion"] == "32"
+    leg = db["article_sections"].get(("pmid:15918901", 7))  # ["Results", "Leg Press"]: a subsection counts too
+    assert [(r["value"], r["dispersion"]) for r in db.query(
+        "select value, dispersion from results where path = ? and dispersion is not null order by span_start",
+        [leg["path"]])] == [("48", "16"), ("78", "27")]  # "pre: 48 ± 16 kg vs. post: 78 ± 27 kg"
     used = {i for (uses,) in db.execute("select uses from checks") for i in json.loads(uses)}
     assert not any("/fulltext/" in i for i in used)  # abstract checks read the abstract's numbers only
 
