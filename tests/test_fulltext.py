@@ -25,6 +25,7 @@ COUNTS = {  # file: (article id, sections, tables, cells, figures)
     "PMC1131903_stethoscope_rct_evidence_inference.nxml": ("pmid:15882458", 12, 5, 163, 1),
     "PMC1166569_transplant_exercise_evidence_inference.nxml": ("pmid:15918901", 12, 0, 0, 1),
     "PMC1190172_signature_survey_rct_evidence_inference.nxml": ("pmid:16091137", 9, 0, 0, 3),
+    "PMC1241419_abstract_only_evidence_inference.nxml": ("pmid:12676590", 0, 0, 0, 0),  # front matter only
     "efetch_pmc3040717_jats_biomcp.xml": ("pmid:20516115", 14, 2, 464, 4),
 }
 JATS_FILES = [fixture_path("jats", name) for name in COUNTS]
