@@ -144,6 +144,16 @@ def test_an_absurd_span_is_refused_without_allocating(attribute):
         fulltext.parse(table_xml(f"<tr><td {attribute}>x</td></tr>"), "test")
 
 
+def test_header_paths_stay_short_on_a_hostile_row_and_deep_nesting_is_refused():
+    stubs = "".join(f"<th>h{i}</th>" for i in range(3000))
+    [table] = record(table_xml(f"<tr><td>Sex</td></tr><tr>{stubs}<td>5</td></tr>"))["full_text"]["tables"]
+    five = cell(table, 1, 3000)
+    assert five["row_headers"] == ["Sex"] + [f"h{i}" for i in range(jats.MAX_PATH - 1)]  # a short label row too
+    deep = b"<article><front/><body>" + b"<sec>" * 300 + b"</sec>" * 300 + b"</body></article>"
+    with pytest.raises(ParseError, match="not well-formed XML"):  # lxml's depth limit (huge_tree off)
+        fulltext.parse(deep, "test")
+
+
 def test_tables_over_the_cell_budget_are_refused():
     rows = "<tr>" + "<td colspan='1000'>x</td>" * 201 + "</tr>"
     with pytest.raises(ParseError, match="more than 200000 grid positions; not read"):

@@ -15,11 +15,13 @@ group it sits in: a body row whose only text is in column 0 labels the rows belo
 above "Male", "Female").
 
 Bounds: a body over MAX_BYTES, a span over MAX_SPAN, or tables occupying more than MAX_CELLS grid positions in all
-are refused with ParseError before anything is allocated for them; XML is parsed by `harvest.parsing.parse_xml`
-(no DTD, no entity, no network, lxml's limits on depth and text size).
+are refused with ParseError before anything is allocated for them; a header path keeps its first MAX_PATH texts. XML
+is parsed by `harvest.parsing.parse_xml` (no DTD, no entity, no network, lxml's limits on depth and text size).
 """
 
 from __future__ import annotations
+
+from collections import defaultdict
 
 from lxml import etree
 
@@ -30,6 +32,7 @@ from harvest.records import ArticleTable, BodySection, FullTextRecord, Ids, Tabl
 MAX_BYTES = 32 << 20
 MAX_SPAN = 1000
 MAX_CELLS = 200_000
+MAX_PATH = 10  # header texts kept in one cell's column or row path
 SKIPPED = {"table-wrap", "table-wrap-group", "fig", "fig-group", "sec", "title", "label", "supplementary-material"}
 OUTSIDE = {"front", "sub-article", "response", "front-stub"}
 
@@ -190,31 +193,42 @@ def cells(table: etree._Element, budget: list[int], where: tuple[str, str]) -> l
 
 
 def _with_headers(placed: list[dict], grid: dict, heads: list[int]) -> list[TableCell]:
+    """Each cell with its header paths, read from per-row and per-column lists of the grid (time and memory grow with
+    the grid positions, never with their product); a path keeps its first MAX_PATH texts."""
     head_rows = set(heads)
-    width = 1 + max((c for _, c in grid), default=-1)
-    group_of: dict[int, str | None] = {}
-    group = None
-    for row in sorted({r for r, _ in grid} - head_rows):
-        first = placed[grid[(row, 0)]] if (row, 0) in grid else None
-        others = [placed[grid[(row, c)]] for c in range(1, width) if (row, c) in grid]
-        if width > 1 and first and first["row"] == row and first["text"] and not first["header"] \
-                and all(o is first or not o["text"] for o in others):
-            group, group_of[row] = first["text"], None  # a label row: under no group itself
+    by_row: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    by_col: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for (r, c), owner in grid.items():
+        by_row[r].append((c, owner))
+        if r in head_rows:
+            by_col[c].append((r, owner))
+    columns: dict[int, list[str]] = {}
+    for c, entries in by_col.items():
+        path = columns[c] = []
+        for _, owner in sorted(entries):
+            text = placed[owner]["text"]
+            if text and (not path or path[-1] != text) and len(path) < MAX_PATH:
+                path.append(text)
+    rows: dict[int, list[str]] = {}
+    group, wide = None, any(c for _, c in grid)
+    for r in sorted(set(by_row) - head_rows):
+        entries = sorted(by_row[r])
+        first = placed[entries[0][1]] if entries[0][0] == 0 else None
+        if wide and first and first["row"] == r and first["text"] and not first["header"] \
+                and all(placed[o] is first or not placed[o]["text"] for _, o in entries):
+            group = first["text"]  # a label row: the rows below sit in its group, it in none
+            path = []
         else:
-            group_of[row] = group
-    result = []
-    for cell in placed:
-        columns, rows = [], []
-        if not cell["header"]:
-            for r in heads:
-                owner = placed[grid[(r, cell["col"])]] if (r, cell["col"]) in grid else None
-                if owner and owner["text"] and (not columns or columns[-1] != owner["text"]):
-                    columns.append(owner["text"])
-            if group_of.get(cell["row"]):
-                rows.append(group_of[cell["row"]])
-            for c in range(cell["col"]):
-                owner = placed[grid[(cell["row"], c)]] if (cell["row"], c) in grid else None
-                if owner and owner["text"] and (c == 0 or owner["header"]) and owner["text"] not in rows:
-                    rows.append(owner["text"])
-        result.append({**cell, "column_headers": columns, "row_headers": rows})
-    return result
+            path = [group] if group else []
+        seen = set()
+        for c, owner in entries:
+            if owner in seen:
+                continue
+            seen.add(owner)
+            cell = placed[owner]
+            if cell["row"] == r and not cell["header"]:
+                rows[owner] = list(path)
+            if cell["text"] and (c == 0 or cell["header"]) and cell["text"] not in path and len(path) < MAX_PATH:
+                path.append(cell["text"])
+    return [{**cell, "column_headers": [] if cell["header"] else list(columns.get(cell["col"], [])),
+             "row_headers": rows.get(i, [])} for i, cell in enumerate(placed)]
