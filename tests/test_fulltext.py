@@ -266,3 +266,12 @@ def test_harvest_fetches_no_full_text_of_an_article_that_is_not_open_access(serv
     report = pipeline.harvest_article(db, pmid="20516115")
     assert report["sources_ok"] == ["Europe PMC"] and server.count("/fulltext/PMC3040717/fullTextXML") == 0
     assert db["article_sections"].count == 0
+
+
+@pytest.mark.parametrize("fields, fetched", [
+    ({"open_access": 1}, True), ({"license": "cc by-nc-nd"}, True), ({"license": "CC0"}, True),
+    ({"license": "https://creativecommons.org/licenses/by/4.0/"}, True),
+    ({"open_access": 0, "license": "https://www.elsevier.com/tdm/userlicense/1.0/"}, False),
+    ({"license": "http://onlinelibrary.wiley.com/termsAndConditions#vor"}, False), ({}, False)])
+def test_only_an_open_licence_opens_the_gate(fields, fetched):
+    assert fulltext.open_licence([{"fields": fields}]) is fetched

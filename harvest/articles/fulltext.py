@@ -21,12 +21,14 @@ from harvest.parsing import abstract_sections, iso_date, page_range, squash
 from harvest.records import ArticleRecord, Ids
 
 SOURCE = http.Source("JATS full text", "KB_FULLTEXT_URL", "https://www.ebi.ac.uk/europepmc/webservices/rest", 5)
-OPEN_LICENCE = re.compile(r"\s*(cc[\s-]?(by|0)|creative\s*commons|public\s+domain)", re.IGNORECASE)
+OPEN_LICENCE = re.compile(r"\s*(cc[\s-]?(by|0)|creative\s*commons|public\s+domain|"
+                          r"https?://(www\.)?creativecommons\.org/(licenses|publicdomain)/)", re.IGNORECASE)
 _ARTICLE = re.compile(rb"<article[\s>]")
 
 
 def open_licence(found: list[ArticleRecord]) -> bool:
-    """Whether a source says the article is open access or under a Creative Commons licence."""
+    """Whether a source says the article is open access (Europe PMC's `isOpenAccess`) or under a Creative Commons
+    or public-domain licence (a name such as "cc by", or its creativecommons.org address)."""
     return any(r["fields"].get("open_access") == 1 or OPEN_LICENCE.match(r["fields"].get("license") or "")
                for r in found)
 
