@@ -59,7 +59,8 @@ class ArticleRecord(TypedDict, total=False):
     only when the source gives it, and, for sources that give several languages, `titles` and `abstracts`
     ({language: text}; `title` and `sections` then hold the English one, else the first). `other_ids` holds article
     identifiers beyond PMID/DOI/PMCID, by scheme ({"naid": ..., "crid": ..., "ndl": ...}). `landing_url` is where
-    the article's page is (used to find the publisher's page).
+    the article's page is (used to find the publisher's page). `full_text` is set by a source that gives the
+    article's full text (JATS).
     """
 
     source: str
@@ -71,6 +72,7 @@ class ArticleRecord(TypedDict, total=False):
     trials: list[TrialLink]
     other_ids: dict[str, str]
     landing_url: str | None
+    full_text: FullTextRecord
 
 
 class StudyRecord(TypedDict):

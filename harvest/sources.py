@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from harvest import http
-from harvest.articles import cinii, crossref, europepmc, jstage, pubmed
+from harvest.articles import cinii, crossref, europepmc, fulltext, jstage, pubmed
 from harvest.records import ArticleRecord, Ids
 from harvest.registries import ctgov
 
@@ -48,6 +48,7 @@ ARTICLE_SOURCES = (
     ArticleSource(europepmc.SOURCE, europepmc.parse, europepmc.looks_like, "application/json", europepmc.lookup,
                   first=True),
     ArticleSource(cinii.SOURCE, cinii.parse, cinii.looks_like, "application/ld+json", cinii.lookup),
+    ArticleSource(fulltext.SOURCE, fulltext.parse, fulltext.looks_like, "application/xml", fulltext.lookup),
 )
 REGISTRY_SOURCES = (ctgov.SOURCE, ctgov.HISTORY)
 ALL = REGISTRY_SOURCES + tuple(a.source for a in ARTICLE_SOURCES)

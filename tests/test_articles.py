@@ -202,8 +202,8 @@ def test_multi_record_files_give_one_article_per_record_and_other_formats_are_sk
                                              / "search_core_query_cancer_25results_pyeuropepmc.json",
                                              FIXTURES / "jstage", FIXTURES / "pmc",
                                              FIXTURES / "ctgov" / "v2_study_NCT00973089_aact.json"])
-    assert len(ids) == 25 + 3 and db["articles"].count == 28
-    assert "doi:10.11249/jsbpjjpp.23.1_53" in ids
+    assert len(ids) == 25 + 3 + 1 and db["articles"].count == 29  # the PMC efetch is JATS full text: one article
+    assert "doi:10.11249/jsbpjjpp.23.1_53" in ids and "pmid:20516115" in ids
 
 
 def test_a_recognised_file_that_does_not_parse_saves_nothing(db, tmp_path):

@@ -29,7 +29,7 @@ OTHER = fixture_bytes("ctgov", "v2_study_NCT00973089_aact.json")
 LARGE = fixture_bytes("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")  # 91 KB
 CLAIMED = 4 * 2**30 - 2  # "4 GiB" in a 32-bit header field (0xFFFFFFFF would announce a ZIP64 size)
 NOTHING = ("not a ClinicalTrials.gov study, study array or ZIP, nor a response of PubMed, Crossref, J-STAGE, "
-           "J-STAGE WebAPI, Europe PMC or CiNii Research")
+           "J-STAGE WebAPI, Europe PMC, CiNii Research or JATS full text")
 
 
 def run(*args):

@@ -1,7 +1,10 @@
-"""Derived rows: what the extractors read in an article's abstract and in a trial's registry texts.
+"""Derived rows: what the extractors read in an article's abstract and full text, and in a trial's registry texts.
 
-Publication rows (`source = 'publication'`, subject = article_id) come from `articles.abstract`: their spans are
-character offsets in it and their snapshot is the response the abstract was taken from. Registry regimen rows
+Publication rows (`source = 'publication'`, subject = article_id) come from `articles.abstract` (`kind = 'abstract'`
+for results): their spans are character offsets in it and their snapshot is the response the abstract was taken
+from. Results read in the full text (`kind = 'fulltext'`) come from the `article_sections` whose heading path starts
+with Results (or Findings): their `path` is the section's, their spans are offsets in its text, their snapshot the
+JATS response. Registry regimen rows
 (`source = 'registry'`, subject = NCT ID) come from intervention and arm descriptions: their path names the field
 and their spans are offsets in it.
 """
@@ -19,6 +22,7 @@ from kb.extract.stats import extract_stats
 from kb.store.schema import TABLES
 
 METHODS_LABEL = re.compile(r"method|design|intervention|treatment|patients and", re.IGNORECASE)
+RESULTS_HEADING = re.compile(r"(?:\d+(?:\.\d+)*\.?\s*)?(?:results?|findings)\b", re.IGNORECASE)
 
 
 def _columns(table: str, row: dict) -> dict:
@@ -55,8 +59,18 @@ def article_rows(db: sqlite_utils.Database, article: dict) -> dict[str, list[dic
                                              "position": i, "matched_to": registry[m]["id"] if m is not None else None})
                       for i, (row, m) in enumerate(zip(endpoints, matches))],
         "results": [_columns("results", {**row, **common, "id": f"{aid}/publication/result/{i}", "kind": "abstract"})
-                    for i, row in enumerate(extract_stats(abstract))],
+                    for i, row in enumerate(extract_stats(abstract))] + fulltext_results(db, aid),
     }
+
+
+def fulltext_results(db: sqlite_utils.Database, aid: str) -> list[dict]:
+    """The reported statistics of the Results sections of an article's full text, each with its section's path."""
+    found = [{**row, "path": s["path"], "snapshot_id": s["snapshot_id"]}
+             for s in db["article_sections"].rows_where("article_id = ?", [aid], order_by="position")
+             if RESULTS_HEADING.match((json.loads(s["headings"]) or [""])[0].strip())
+             for row in extract_stats(s["text"])]
+    return [_columns("results", {**row, "id": f"{aid}/publication/fulltext/{i}", "subject": aid,
+                                 "source": "publication", "kind": "fulltext"}) for i, row in enumerate(found)]
 
 
 def trial_rows(db: sqlite_utils.Database, nct_id: str) -> dict[str, list[dict]]:

@@ -37,7 +37,7 @@ from harvest import http, sources
 from harvest.identifiers import nct_ids
 from harvest.parsing import squash
 from harvest.records import ArticleRecord
-from kb.load import affiliations, names
+from kb.load import affiliations, fulltext, names
 from kb.store import documents
 from kb.store.identity import article_id
 from kb.store.schema import TABLES
@@ -149,6 +149,10 @@ def merge(found: list[Found], also_kept: list[http.Fetched] = ()) -> list[docume
     docs += [documents.Document(primary, {}, {table: {"article_id": alias}})
              for alias in sorted(aliases) for table in ARTICLE_TABLES + ("article_trials",)]
     kept = {documents.snapshot_id(primary)}
+    full = next((f for f in ordered if f.record.get("full_text")), None)
+    if full:  # the full text (JATS) of the article, in one document that replaces the previous one's rows
+        docs += fulltext.document(aid, full.fetched, full.record["full_text"], sorted(aliases))
+        kept.add(documents.snapshot_id(full.fetched))
     for fetched in [f.fetched for f in ordered] + list(also_kept):
         if documents.snapshot_id(fetched) not in kept:
             kept.add(documents.snapshot_id(fetched))
@@ -332,21 +336,23 @@ def save_articles(db: sqlite_utils.Database, articles: list[list[documents.Docum
 
 
 def _holds(db: sqlite_utils.Database, docs: list[documents.Document]) -> bool:
-    """True when every response is stored, every replaced scope holds as many rows as it would get, and each new
-    row is already there with the same values."""
+    """True when every response is stored, every replaced scope holds as many rows as its document (or the main
+    one) would give it, and each new row is already there with the same values."""
     main = docs[0]
     if any(not db["snapshots"].count_where("id = ?", [documents.snapshot_id(d.snapshot)]) for d in docs):
         return False
     for doc in docs:
         for table, where in doc.replaces.items():
-            expected = [r for r in main.rows.get(table, []) if all(r.get(k) == v for k, v in where.items())]
+            expected = [r for r in (doc.rows or main.rows).get(table, [])
+                        if all(r.get(k) == v for k, v in where.items())]
             if db[table].count_where(documents.where_clause(where), list(where.values())) != len(expected):
                 return False
-    for table, rows in main.rows.items():
-        columns, pk, _ = TABLES[table]
-        for row in rows:
-            row = {"snapshot_id": documents.snapshot_id(main.snapshot), **row} if "snapshot_id" in columns else row
-            stored = next(db[table].rows_where(documents.where_clause(pk), [row[k] for k in pk]), None)
-            if stored is None or any(stored[k] != v for k, v in row.items()):
-                return False
+    for doc in (d for d in docs if d.rows):
+        for table, rows in doc.rows.items():
+            columns, pk, _ = TABLES[table]
+            for row in rows:
+                row = {"snapshot_id": documents.snapshot_id(doc.snapshot), **row} if "snapshot_id" in columns else row
+                stored = next(db[table].rows_where(documents.where_clause(pk), [row[k] for k in pk]), None)
+                if stored is None or any(stored[k] != v for k, v in row.items()):
+                    return False
     return True

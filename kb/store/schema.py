@@ -158,6 +158,26 @@ TABLES: dict[str, tuple[dict, tuple, list]] = {
         {"article_id": T, "field": T, "values": T},
         ("article_id", "field"), [],
     ),
+    # The full text of an article (JATS): its body's sections, tables with their resolved cells, and figure captions.
+    "article_sections": (
+        {"article_id": T, "position": I, "headings": T, "text": T, "span_start": I, "span_end": I, "snapshot_id": T,
+         "path": T},
+        ("article_id", "position"), ["snapshot_id"],
+    ),
+    "article_tables": (
+        {"id": T, "article_id": T, "position": I, "label": T, "caption": T, "footnotes": T, "snapshot_id": T,
+         "path": T},
+        ("id",), [("article_id", "position"), "snapshot_id"],
+    ),
+    "table_cells": (
+        {"table_id": T, "article_id": T, "row": I, "col": I, "rowspan": I, "colspan": I, "header": I,
+         "column_headers": T, "row_headers": T, "text": T, "value_num": F, "decimals": I},
+        ("table_id", "row", "col"), ["article_id"],
+    ),
+    "article_figures": (
+        {"article_id": T, "position": I, "label": T, "caption": T, "snapshot_id": T, "path": T},
+        ("article_id", "position"), ["snapshot_id"],
+    ),
     "regimen": (
         {"id": T, "subject": T, "source": T, "drug": T, "dose": T, "dose_num": F, "unit": T, "form": T, "route": T,
          "frequency": T, "doses_per_week": F, "days": T, "days_list": T, "cycles": T, "n_cycles": I,
@@ -197,6 +217,7 @@ FTS = {
     "articles": ["title", "abstract"],
     "trials": ["brief_title", "official_title", "brief_summary"],
     "endpoints": ["measure", "description"],
+    "article_sections": ["headings", "text"],
 }
 
 # Tables whose rows belong to one registry record, by its NCT ID (a study document replaces them whole).
@@ -222,6 +243,10 @@ FOREIGN_KEYS: dict[str, list[tuple[str, str, str]]] = {
     "article_trials": [_ARTICLE, _TRIAL, _SNAPSHOT],
     "article_sources": [_ARTICLE, _SNAPSHOT],
     "article_disagreements": [_ARTICLE],
+    "article_sections": [_ARTICLE, _SNAPSHOT],
+    "article_tables": [_ARTICLE, _SNAPSHOT],
+    "table_cells": [("table_id", "article_tables", "id"), _ARTICLE],
+    "article_figures": [_ARTICLE, _SNAPSHOT],
 }
 
 migrations = Migrations("trial-kb")
