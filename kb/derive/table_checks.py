@@ -4,9 +4,11 @@ the abstract checks: numbers enter a check together only through a relation the 
 
 - a percentage against its column's n: the cell's own "k/n", else the nearest row above labelled "n" / "No. of
   patients" in that column, else the "n = …" of the column's headers. Not checked (saying why) when the table states
-  no n, when the row states its own n, when the table says its percentages are row percentages or of those with
-  available data, when the row is an estimate (Kaplan–Meier, cumulative incidence), an accuracy or a concentration,
-  or when the count exceeds the column's n (then the percentage is of something else);
+  no n, when the n carries a footnote mark, when the row states its own n, when the table says its percentages are
+  row percentages (or those of a row, in three or more group columns, add up to 100%), when the row is an estimate
+  (Kaplan–Meier, cumulative incidence), an accuracy or a concentration, or when the count exceeds the column's n
+  (then the percentage is of something else). When the table says its percentages are of the patients with data,
+  the n is the column's less the count of the variable's "Missing" row;
 - the counts of the group columns against a column headed Total / All / Overall (and their header n's against its
   n), only among columns under the same headers, never when two of them bear the same name (a time or subgroup
   level repeats them);
@@ -35,6 +37,7 @@ from kb.checks.verdict import Verdict, not_checkable
 from kb.derive.pairing import with_pairing
 from kb.derive.shares import ACCURACY, CONCENTRATION, ESTIMATE
 from kb.extract.tables import N_IN_HEADER, TableReading
+from kb.numbers import Reported
 
 ROW_PERCENT = re.compile(r"\brow\s+(?:percent\w*|%)|%\s+of\s+(?:the\s+)?row|percent\w*\s+(?:are|were)\s+(?:calculated|"
                          r"computed|given)\s+(?:by|across|per|within)\s+rows?", re.I)
@@ -136,6 +139,9 @@ def _percent(reading: TableReading, number: dict) -> tuple[Verdict, list[str]] |
     why = ""
     if ROW_PERCENT.search(labels):
         why = f'the table gives row percentages ("{ROW_PERCENT.search(labels).group()}"), not shares of a column'
+    elif across := _row_shares(reading, number):
+        why = f"the percentages of this row add up to 100% across its columns ({across}), so they are shares of the " \
+              "row, not of each column"
     elif found := ESTIMATE.search(number["measure"] or "") or ESTIMATE.search(reading.table.get("caption") or ""):
         why = f'the percentage is an estimate ("{found.group()}"), which censoring keeps from being k of n'
     elif found := ACCURACY.search(number["measure"] or "") or CONCENTRATION.search(number["measure"] or ""):
@@ -148,6 +154,19 @@ def _percent(reading: TableReading, number: dict) -> tuple[Verdict, list[str]] |
         return not_checkable("percent_of_count", inputs, number["percent"],
                              f"{at}: {number['percent']}% is not checked: {why}."), uses + more
     return _said(percent_of_count(number["percent"], n, number["k"]), at, evidence), uses + more
+
+
+def _row_shares(reading: TableReading, number: dict) -> str:
+    """ "49.4 + 50.1 + 0.4" when the percentages of the number's row, in three or more group columns, add up to 100
+    within their rounding (row percentages, whatever the headers say); "" otherwise."""
+    shares = [x for x in reading.numbers if x["row"] == number["row"] and x["percent"] is not None
+              and reading.columns[x["col"]].role == "group"]
+    if len(shares) < 3:
+        return ""
+    bounds = [Reported.parse(x["percent"]).exact_bounds() for x in shares]
+    if sum(lo for lo, _ in bounds) <= 100 <= sum(hi for _, hi in bounds):
+        return " + ".join(x["percent"] for x in shares)
+    return ""
 
 
 def _interval(reading: TableReading, number: dict, row: list[dict]) -> list[tuple[Verdict, list[str]]]:

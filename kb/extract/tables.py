@@ -46,18 +46,21 @@ FORMATS = [(name, shapes, re.compile(rx, re.I)) for name, shapes, rx in (
      r"\b(?:n|no\.?|number|count|frequency|cases|patients|participants)\s*(?:/\s*N\s*)?[(\[,]\s*%\s*[)\]]?"),
     ("percent", ("single",), r"^\s*[(\[]?\s*(?:%|percent(?:age)?s?)\s*[)\]]?\s*$"),
     ("mean_sd", ("paren", "pm"), r"\bmeans?\s*(?:[(\[,]|±|\+/-)\s*(?:SD|SE|SEM|s\.d\.|standard)|±\s*(?:SD|SE|SEM)\b"),
-    ("median_iqr", ("interval",), r"\bmedians?\s*[(\[,]\s*(?:IQR|interquartile|Q1|25)"),
-    ("median_range", ("interval",), r"\bmedians?\s*[(\[,]\s*(?:range|min)"),
-    ("mean_range", ("interval",), r"\bmeans?\s*[(\[,]\s*(?:range|min)"),
+    ("median_iqr", ("interval",), r"\bmedians?\s*(?:[(\[,]|and\b|with\b)\s*(?:IQR|interquartile|Q1|25)"),
+    ("median_range", ("interval",), r"\bmedians?\s*(?:[(\[,]|and\b|with\b)\s*(?:range|min)"),
+    ("mean_range", ("interval",), r"\bmeans?\s*(?:[(\[,]|and\b|with\b)\s*(?:range|min)"),
     ("ratio_ci", ("interval",), r"\b(?:a?HR|a?OR|a?RR|IRR|hazard\s+ratio|odds\s+ratio|risk\s+ratio|relative\s+risk|"
                                 r"rate\s+ratio)s?\b[^;]{0,40}?\b(?:\d{2}\s*%\s*)?(?:CI|confidence)"),
-    ("difference_ci", ("interval",), r"\bdifferences?\b[^;]{0,40}?\b(?:\d{2}\s*%\s*)?(?:CI|confidence)"),
+    ("difference_ci", ("interval",), r"(?:\bdifferences?\b|\bMD\b|β|\bbeta\b|\bcoefficients?\b)[^;]{0,40}?"
+                                     r"\b(?:\d{2}\s*%\s*)?(?:CI|confidence)"),
 )]
 P_HEADER = re.compile(r"^\s*(?:p|p[- ]?values?|p\s*\(.*\)|significance|sig\.?)\s*[*†‡§a-d]?\s*$|\bp[- ]?values?\b",
                       re.I)
 EFFECT_HEADER = re.compile(r"\b(?:CI|confidence|ratio|difference|HR|OR|RR|IRR|χ2|chi|t[- ]?test|statistic|"
                            r"effect|estimate|F|t|z)\b", re.I)
-TOTAL_HEADER = re.compile(r"^\s*(?:total|all|overall|combined|whole\s+(?:sample|cohort)|all\s+\w+)\b", re.I)
+TOTAL_HEADER = re.compile(r"^\s*(?:(?:total|all|overall|combined)(?:\s+(?:patients|participants|subjects|sample|cohort|"
+                          r"population|groups?|children|women|men|cases|arms))?|whole\s+(?:sample|cohort))\s*"
+                          r"(?:[(\[,:].*)?$", re.I)
 N_IN_HEADER = re.compile(r"(?<![A-Za-z])[Nn]\s*=\s*(?P<n>\d[\d,]*)(?![\d.])(?P<mark>\s*(?:[*†‡§¶‖#]+|[a-h]\b))?")
 N_ROW = re.compile(r"^\s*(?:n|no\.?\s+of\s+(?:patients|participants|subjects)|number\s+of\s+(?:patients|participants|"
                    r"subjects)|total\s+(?:patients|participants|subjects))\s*(?:\(n\))?\s*[*†‡§a-d]?\s*$", re.I)
