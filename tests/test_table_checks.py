@@ -193,3 +193,35 @@ def test_synthetic_cell_shapes(text, statistic, values):
     number = read_table(synthetic([("Outcome", [text])], heads)).numbers[0]
     assert number["statistic"] == statistic
     assert (number["value"], number["dispersion"], number["lower"], number["upper"]) == values
+
+
+# --- derive: tables as the store holds them (article_tables, table_cells) ---------------------------------------------
+
+
+def test_derive_stores_table_numbers_as_results_with_their_cell_and_checks_that_use_them(tmp_path):
+    """The rituximab table (transcribed above) stored as the JATS store lays it out, then `kb.derive.rederive`."""
+    from kb.derive import rederive
+    from kb.store.schema import open_db
+
+    db = open_db(str(tmp_path / "kb.db"))
+    aid, table = "doi:10.1371/journal.pone.0026358", load(RITUXIMAB)
+    db["articles"].insert({"article_id": aid, "abstract": ""})
+    db["article_tables"].insert({"id": f"{aid}/table/0", "article_id": aid, "label": table["label"],
+                                 "caption": table["caption"], "footnotes": json.dumps(table["footnotes"]),
+                                 "position": table["position"], "path": table["path"], "snapshot_id": None})
+    db["table_cells"].insert_all({**{k: c[k] for k in ("row", "col", "rowspan", "colspan", "text")},
+                                  "table_id": f"{aid}/table/0", "header": int(c["header"]),
+                                  "column_headers": json.dumps(c["column_headers"]),
+                                  "row_headers": json.dumps(c["row_headers"]), "value_num": None, "decimals": None}
+                                 for c in table["cells"])
+    rederive(db, article_ids=[aid])
+    results = {r["id"]: r for r in db["results"].rows_where("subject = ? and kind = 'table'", [aid])}
+    age = next(r for r in results.values() if r["source_text"] == "Table 1, row 3, column 3: 37.3 years (11.5)")
+    assert (age["statistic"], age["value"], age["dispersion"], age["measure"]) == ("mean", "37.3", "11.5",
+                                                                                   "Age, mean (SD)")
+    assert age["path"].endswith("/cell[3,3]")
+    check = next(r for r in db["checks"].rows_where("subject = ? and kind = 'p_from_two_means'", [aid]))
+    assert check["verdict"] == "consistent" and check["detail"].startswith("Table 1, row 3")
+    assert age["id"] in json.loads(check["uses"]) and set(json.loads(check["uses"])) <= set(results)
+    rederive(db, article_ids=[aid])  # idempotent: the same rows, not twice as many
+    assert db["results"].count_where("subject = ? and kind = 'table'", [aid]) == len(results)

@@ -64,7 +64,8 @@ def sample_size(rows: list[dict]) -> dict | None:
 
 
 def article_checks(db: sqlite_utils.Database, aid: str) -> list[tuple[Verdict, list[str]]]:
-    rows = list(db["results"].rows_where("subject = ? and source = 'publication'", [aid], order_by="span_start"))
+    rows = list(db["results"].rows_where("subject = ? and source = 'publication' and kind = 'abstract'", [aid],
+                                         order_by="span_start"))
     return statistics_checks(rows, db["articles"].get(aid)["abstract"] or "")
 
 

@@ -19,7 +19,8 @@ from kb.numbers import Reported
 def registry_vs_article(db: sqlite_utils.Database, trial: dict, aid: str) -> list[tuple[Verdict, list[str]]]:
     """Enrollment, enrollment period, endpoints, regimen and posted results of a trial against one article."""
     article = db["articles"].get(aid)
-    results = list(db["results"].rows_where("subject = ? and source = 'publication'", [aid], order_by="span_start"))
+    results = list(db["results"].rows_where("subject = ? and source = 'publication' and kind = 'abstract'", [aid],
+                                            order_by="span_start"))
     found = [_enrollment(trial, aid, sample_size(results)), _period(trial, article)]
     found += _endpoints(db, trial, aid)
     found.append(_regimen(db, trial, aid))
