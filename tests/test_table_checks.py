@@ -48,6 +48,8 @@ STOOL = "pntd.0001969_table2.json"
 EQ5D = "pone.0066742_table3.json"
 # transcribed from 10.1371/journal.pone.0028031 Table 2, rows 1-8: spanning headers, β (95% CI) with a P column
 BMD = "pone.0028031_table2.json"
+# transcribed from 10.1371/journal.pone.0036880 Table 1: odds ratio, 95% CI, Wald and P in separate columns
+BELIEF = "pone.0036880_table1.json"
 
 
 def test_every_number_carries_its_place_header_path_and_what_its_label_says_it_is():
@@ -126,6 +128,18 @@ def test_a_coefficient_with_its_ci_reproduces_the_p_beside_it_and_a_spanning_hea
     p = on_row(found, "p_from_difference_ci", 3)
     assert [v["verdict"] for v in p] == ["consistent"] * 4 and "p = 0.063" in p[0]["detail"]
     assert not [v for v, _ in found if v["kind"] == "parts_vs_total"]  # "Total Hip BMD" is a site, not a total
+
+
+def test_an_estimate_and_its_ci_in_two_columns_are_one_estimate_checked_against_the_p_column():
+    found = checks(load(BELIEF))
+    first = on_row(found, "p_from_ratio_ci", 2)  # Mentalizing: 1.41 (1.07–1.86), P .01
+    assert [v["verdict"] for v in first] == ["consistent"] and "odds ratio 1.41 (95% CI 1.07 to 1.86)" in \
+        first[0]["detail"]
+    assert all(v["verdict"] == "consistent" for v in on_row(found, "estimate_in_interval", 2))
+    # Rel. Attendance: 5.53 (4.24–7.20), Wald 160.36, printed "P = .0001" where the CI gives p near 10^-36: a floor
+    # written with "=", which the check reports as not reproduced (no decision error)
+    floor = on_row(found, "p_from_ratio_ci", 11)
+    assert [v["verdict"] for v in floor] == ["inconsistent"] and floor[0]["decision_error"] is False
 
 
 # --- SYNTHETIC tables -----------------------------------------------------------------------------------------------

@@ -172,11 +172,12 @@ def _row_shares(reading: TableReading, number: dict) -> str:
 def _interval(reading: TableReading, number: dict, row: list[dict]) -> list[tuple[Verdict, list[str]]]:
     """An estimate within its interval; a ratio or difference with its CI against the p of its row."""
     at = where(reading, number)
+    cells = [number["cell"]] + ([number["ci_cell"]] if number.get("ci_cell") else [])
     level = LEVEL.search(number["format_from"] or "")
     found = [(_said(estimate_in_interval(number["value"], number["lower"], number["upper"],
                                          interval=number["dispersion_type"], level=level.group(1) if level else None,
                                          measure=number["statistic"] if number["statistic"] != "value" else ""),
-                    at, f'the cell "{number["text"]}" under "{number["format_from"]}"'), [number["cell"]])]
+                    at, f'the cell "{number["text"]}" under "{number["format_from"]}"'), cells)]
     if number["statistic"] not in ("ratio", "difference"):
         return found
     later = sorted((x for x in row if x["col"] > number["col"]), key=lambda x: x["col"])
@@ -187,7 +188,7 @@ def _interval(reading: TableReading, number: dict, row: list[dict]) -> list[tupl
     verdict = check(number["value"], number["lower"], number["upper"], p["p_text"],
                     level=level.group(1) if level else "95", measure=number["format_from"].split("(")[0].strip())
     evidence = f'the {number["statistic"]} in column {number["col"] + 1} and the P column "{p["group"]}" beside it'
-    return found + [(_said(verdict, f"{at} and column {p['col'] + 1}", evidence), [number["cell"], p["cell"]])]
+    return found + [(_said(verdict, f"{at} and column {p['col'] + 1}", evidence), cells + [p["cell"]])]
 
 
 def _siblings(reading: TableReading, total_col: int) -> list[int] | None:

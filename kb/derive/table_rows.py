@@ -60,6 +60,7 @@ def article_table_checks(db: sqlite_utils.Database, aid: str) -> list[tuple[Verd
     """The checks of every table of article `aid`, their `uses` the ids of the `results` rows of the cells used."""
     found = []
     for _, reading in stored_tables(db, aid):
-        ids = {number["cell"]: _row_id(aid, reading, i) for i, number in enumerate(reading.numbers)}
+        ids = {cell: _row_id(aid, reading, i) for i, number in enumerate(reading.numbers)
+               for cell in (number["cell"], number.get("ci_cell")) if cell}
         found += [(verdict, [ids[u] for u in uses]) for verdict, uses in table_checks(reading)]
     return found

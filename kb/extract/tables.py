@@ -37,6 +37,7 @@ SHAPES = [(name, re.compile(rx)) for name, rx in (
     ("interval", rf"(?P<a>{_NUM})\s*(?P<ap>%)?{_UNIT}\s*[(\[]\s*(?P<lo>{_NUM})\s*%?{_SEP}(?P<hi>{_NUM})\s*%?\s*[)\]]"),
     ("paren", rf"(?P<a>{_NUM})\s*(?P<ap>%)?{_UNIT}\s*[(\[]\s*(?P<b>{_NUM})\s*(?P<bp>%)?\s*[)\]]"),
     ("pm", rf"(?P<a>{_NUM})\s*(?P<ap>%)?{_UNIT}\s*(?:±|\+/-|\+-)\s*(?P<b>{_NUM})\s*(?P<bp>%)?"),
+    ("range", rf"[(\[]?\s*(?P<lo>{_NUM})\s*%?{_SEP}(?P<hi>{_NUM})\s*%?\s*[)\]]?"),
     ("single", rf"(?P<rel>[<>≤≥]|=)?\s*(?P<a>{_NUM})\s*(?P<ap>%)?"),
 )]
 # The formats a label can name, and the cell shapes each explains.
@@ -62,6 +63,10 @@ TOTAL_HEADER = re.compile(r"^\s*(?:(?:total|all|overall|combined)(?:\s+(?:patien
                           r"population|groups?|children|women|men|cases|arms))?|whole\s+(?:sample|cohort))\s*"
                           r"(?:[(\[,:].*)?$", re.I)
 N_IN_HEADER = re.compile(r"(?<![A-Za-z])[Nn]\s*=\s*(?P<n>\d[\d,]*)(?![\d.])(?P<mark>\s*(?:[*†‡§¶‖#]+|[a-h]\b))?")
+CI_HEADER = re.compile(r"\b(?:\d{2}(?:\.\d)?\s*%\s*)?(?:CI|confidence\s+intervals?)\b", re.I)
+ESTIMATE_HEADERS = (("ratio", re.compile(r"\b(?:a?HR|a?OR|a?RR|IRR|hazard\s+ratio|odds\s+ratio|risk\s+ratio|relative\s+"
+                                         r"risk|rate\s+ratio)(?:s|[a-h])?\b", re.I)),
+                    ("difference", re.compile(r"\bdifferences?\b|\bMD\b|β|\bbeta\b|\bcoefficients?\b", re.I)))
 N_ROW = re.compile(r"^\s*(?:n|no\.?\s+of\s+(?:patients|participants|subjects)|number\s+of\s+(?:patients|participants|"
                    r"subjects)|total\s+(?:patients|participants|subjects))\s*(?:\(n\))?\s*[*†‡§a-d]?\s*$", re.I)
 
@@ -111,7 +116,24 @@ def read_table(table: dict) -> TableReading:
         number = _read_cell(reading, cell)
         if number is not None:
             reading.numbers.append(number)
+    _join_split_intervals(reading)
     return reading
+
+
+def _join_split_intervals(reading: TableReading) -> None:
+    """An estimate in a column headed as a ratio or difference ("odds ratio", "aOR", "β") with its interval in the
+    next column, headed as a CI ("95% CI": "1.07–1.86"), is one estimate with its CI (`ci_cell` names the second
+    cell, which is no number of its own)."""
+    by_cell = {(x["row"], x["col"]): x for x in reading.numbers}
+    for ci in [x for x in reading.numbers if x["shape"] == "range"]:
+        left = by_cell.get((ci["row"], ci["col"] - 1))
+        ci_head = (reading.columns[ci["col"]].headers or [""])[-1]
+        est_head = (reading.columns[left["col"]].headers or [""])[-1] if left else ""
+        kind = next((name for name, rx in ESTIMATE_HEADERS if rx.search(est_head)), None)
+        if left and left["shape"] == "single" and left["statistic"] == "value" and kind and CI_HEADER.search(ci_head):
+            left.update(statistic=kind, lower=ci["lower"], upper=ci["upper"], dispersion_type="ci", shape="interval",
+                        format_from=f"{est_head} ({ci_head})", ci_cell=ci["cell"])
+            reading.numbers.remove(ci)
 
 
 def _rows(reading: TableReading, body: list[dict]) -> None:
@@ -222,6 +244,8 @@ def _describe(number: dict, shape: str, fmt: str | None, g: dict, column: Column
         kind = "se" if re.search(r"\bSEM?\b|standard\s+error", label, re.I) else \
             "sd" if re.search(r"\bSD\b|s\.d\.|standard\s+deviation", label, re.I) else "pm"
         number.update(statistic="mean", value=a, dispersion=b, dispersion_type=kind)
+    elif shape == "range":
+        number.update(lower=g["lo"], upper=g["hi"])
     elif shape == "interval":
         statistic, interval = {"median_iqr": ("median", "iqr"), "median_range": ("median", "range"),
                                "mean_range": ("mean", "range"),
