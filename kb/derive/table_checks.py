@@ -97,8 +97,10 @@ def column_n(reading: TableReading, number: dict, share: bool = True) -> tuple[i
     row = reading.rows[number["row"]]
     if not row.n_row and (own := next((x for x in row.labels if N_IN_HEADER.search(x)), None)):
         return None, f'the row states its own n ("{own}"), so the column\'s n is not its denominator', []
-    above = [x for x in reading.numbers if x["col"] == number["col"] and x["row"] < number["row"]
-             and x["statistic"] == "n" and reading.rows[x["row"]].n_row]
+    if ("sizes", number["col"]) not in reading.index:
+        reading.index["sizes", number["col"]] = [x for x in reading.in_column(number["col"])
+                                                 if x["statistic"] == "n" and reading.rows[x["row"]].n_row]
+    above = [x for x in reading.index["sizes", number["col"]] if x["row"] < number["row"]]
     column, uses = reading.columns[number["col"]], []
     if share and (above[-1]["marked"] if above else column.n_marked):
         marked = above[-1]["text"] if above else column.n_text
@@ -113,8 +115,12 @@ def column_n(reading: TableReading, number: dict, share: bool = True) -> tuple[i
         return None, "the table states no n for this column", []
     if not (found := AVAILABLE.search(reading.label_text())):
         return n, evidence, uses
-    missing = [x for x in reading.numbers if x["col"] == number["col"] and x["k"] and row.section
-               and reading.rows[x["row"]].section == row.section and MISSING.match(reading.rows[x["row"]].labels[-1])]
+    key = ("missing", number["col"], row.section)
+    if key not in reading.index:
+        reading.index[key] = [x for x in reading.in_column(number["col"]) if x["k"] and row.section
+                              and reading.rows[x["row"]].section == row.section
+                              and MISSING.match(reading.rows[x["row"]].labels[-1])]
+    missing = reading.index[key]
     if MISSING.match(row.labels[-1] if row.labels else ""):
         if len(missing) == 1:  # the one variable of its section: its missing count is a share of the column's n
             return n, evidence, uses
@@ -159,7 +165,7 @@ def _percent(reading: TableReading, number: dict) -> tuple[Verdict, list[str]] |
 def _row_shares(reading: TableReading, number: dict) -> str:
     """ "49.4 + 50.1 + 0.4" when the percentages of the number's row, in three or more group columns, add up to 100
     within their rounding (row percentages, whatever the headers say); "" otherwise."""
-    shares = [x for x in reading.numbers if x["row"] == number["row"] and x["percent"] is not None
+    shares = [x for x in reading.in_row(number["row"]) if x["percent"] is not None
               and reading.columns[x["col"]].role == "group"]
     if len(shares) < 3:
         return ""

@@ -99,6 +99,23 @@ class TableReading:
     numbers: list[dict] = field(default_factory=list)
     columns: dict[int, Column] = field(default_factory=dict)
     rows: dict[int, Row] = field(default_factory=dict)
+    index: dict = field(default_factory=dict)  # lookups the checks build once per table (`in_column`, `in_row`)
+
+    def in_column(self, col: int) -> list[dict]:
+        """The numbers of one column, top to bottom (indexed once: checks ask per cell, tables can be long)."""
+        if "by_col" not in self.index:
+            self.index["by_col"] = {}
+            for number in sorted(self.numbers, key=lambda x: x["row"]):
+                self.index["by_col"].setdefault(number["col"], []).append(number)
+        return self.index["by_col"].get(col, [])
+
+    def in_row(self, row: int) -> list[dict]:
+        """The numbers of one row, left to right."""
+        if "by_row" not in self.index:
+            self.index["by_row"] = {}
+            for number in sorted(self.numbers, key=lambda x: x["col"]):
+                self.index["by_row"].setdefault(number["row"], []).append(number)
+        return self.index["by_row"].get(row, [])
 
     def label_text(self) -> str:
         return " ".join([self.table.get("caption") or "", *(self.table.get("footnotes") or [])])
