@@ -1,9 +1,10 @@
 """Derive: extract (regimen, endpoints, statistics) and check, for the trials and articles a command touched.
 
 `rederive` replaces what the previous run derived for the same subjects, so `kb check` is idempotent: rows from the
-extractors (`rows`), the computed endpoint comparison (`endpoint_comparison`), and the `checks` rows of each subject:
-an article's abstract recomputed (`abstract_checks`), a trial's registry record recomputed and compared with its
-articles (`registry_checks`, `versus`). In the same transaction it records what each subject's rows were computed
+extractors (`rows`, with the numbers of an article's full-text tables from `table_rows`), the computed endpoint
+comparison (`endpoint_comparison`), and the `checks` rows of each subject: an article's abstract and tables
+recomputed (`abstract_checks`, `table_checks`), a trial's registry record recomputed and compared with its articles
+(`registry_checks`, `versus`). In the same transaction it records what each subject's rows were computed
 from (`kb.store.derived`), so that a run interrupted before or during derive leaves its subjects stale, and the next
 one derives them.
 """
@@ -19,12 +20,16 @@ from kb.derive.abstract_checks import article_checks
 from kb.derive.endpoint_comparison import refresh_endpoint_comparison
 from kb.derive.registry_checks import trial_checks
 from kb.derive.rows import article_rows, trial_rows
+from kb.derive.table_rows import article_table_checks
 from kb.store import derived, documents
 
 
 def check_rows(db: sqlite_utils.Database, subject: str) -> list[dict]:
     """The `checks` rows of one article or trial (NCT ID), numbered per kind in a stable order."""
-    found = trial_checks(db, subject) if subject.upper().startswith("NCT") else article_checks(db, subject)
+    if subject.upper().startswith("NCT"):
+        found = trial_checks(db, subject)
+    else:
+        found = article_checks(db, subject) + article_table_checks(db, subject)
     rows, seen = [], {}
     for verdict, uses in found:
         kind = verdict["kind"]

@@ -16,6 +16,7 @@ import re
 
 import sqlite_utils
 
+from kb.derive.table_rows import table_results
 from kb.extract.endpoints import extract_endpoints, match_endpoints
 from kb.extract.regimen import extract_regimen
 from kb.extract.stats import extract_stats
@@ -38,7 +39,8 @@ def _abstract_snapshot(db: sqlite_utils.Database, article: dict) -> str | None:
 
 
 def article_rows(db: sqlite_utils.Database, article: dict) -> dict[str, list[dict]]:
-    """Regimen (from the Methods part), endpoints and reported statistics of one article's abstract."""
+    """Regimen (from the Methods part), endpoints and reported statistics of one article's abstract, and the numbers
+    of its full-text tables (`table_rows`)."""
     aid, abstract = article["article_id"], article["abstract"] or ""
     common = {"subject": aid, "source": "publication", "snapshot_id": _abstract_snapshot(db, article),
               "path": "abstract"}
@@ -59,7 +61,8 @@ def article_rows(db: sqlite_utils.Database, article: dict) -> dict[str, list[dic
                                              "position": i, "matched_to": registry[m]["id"] if m is not None else None})
                       for i, (row, m) in enumerate(zip(endpoints, matches))],
         "results": [_columns("results", {**row, **common, "id": f"{aid}/publication/result/{i}", "kind": "abstract"})
-                    for i, row in enumerate(extract_stats(abstract))] + fulltext_results(db, aid),
+                    for i, row in enumerate(extract_stats(abstract))] + fulltext_results(db, aid)
+        + [_columns("results", row) for row in table_results(db, aid)],
     }
 
 
