@@ -5,10 +5,7 @@ Reads every `<table-wrap>` of the JATS files given (or of `--corpus DIR`), turns
 `kb.derive.table_checks.table_checks`), and prints: tables read, numbers read, checks by kind and verdict, and every
 `inconsistent` verdict with its sentence, for reading by hand against the table.
 
-The JATS to `ArticleTable` step here is a STAND-IN for the harvest JATS parser (issue 16, written on another branch):
-spans resolved on a grid, `thead` rows (else the leading rows of `th` cells) as headers, the leading columns
-holding mostly no numbers as the stub; it is
-to be replaced by that parser when both land.
+The tables are read by the harvest JATS parser (`harvest.fulltext.jats`), as `kb import` reads them.
 
     .venv/bin/python benchmarks/table_audit.py --corpus DIR          # every *.xml / *.nxml under DIR
     .venv/bin/python benchmarks/table_audit.py FILE.xml --show all   # every check, not only the inconsistent ones
@@ -18,94 +15,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from lxml import etree
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harvest.errors import ParseError  # noqa: E402
+from harvest.fulltext import jats  # noqa: E402
 from kb.derive.table_checks import table_checks  # noqa: E402
 from kb.extract.tables import read_table  # noqa: E402
 
 
-def _text(node) -> str:
-    return " ".join("".join(node.itertext()).split())
-
-
-def jats_tables(body: bytes) -> list[dict]:
-    """Every table of a JATS article as an `ArticleTable` dict (the stand-in described in the module docstring)."""
-    tree = etree.fromstring(body, etree.XMLParser(recover=True, resolve_entities=False, no_network=True))
-    tables = []
-    for position, wrap in enumerate(tree.iter("table-wrap")):
-        table = next(wrap.iter("table"), None)
-        if table is None:
-            continue
-        label, caption = wrap.find("label"), wrap.find("caption")
-        foot = [_text(f) for f in wrap.iter("fn")] or [_text(f) for f in wrap.iter("table-wrap-foot")]
-        tables.append({"label": _text(label) if label is not None else None,
-                       "caption": _text(caption) if caption is not None else None, "footnotes": foot,
-                       "position": position, "cells": _cells(table), "path": tree.getroottree().getpath(wrap)})
-    return tables
-
-
-def _cells(table) -> list[dict]:
-    """The cells of one `<table>`, spans resolved on a grid, with their column and row header paths."""
-    rows = [(tr, tr.getparent().tag == "thead") for tr in table.iter("tr")]
-    grid: dict[tuple[int, int], dict] = {}
-    placed = []
-    for r, (tr, head) in enumerate(rows):
-        c = 0
-        for cell in tr:
-            if cell.tag not in ("td", "th"):
-                continue
-            while (r, c) in grid:
-                c += 1
-            rs, cs = int(cell.get("rowspan") or 1), int(cell.get("colspan") or 1)
-            item = {"row": r, "col": c, "rowspan": rs, "colspan": cs, "header": head, "text": _text(cell),
-                    "th": cell.tag == "th"}
-            for dr in range(rs):
-                for dc in range(cs):
-                    grid[(r + dr, c + dc)] = item
-            placed.append(item)
-            c += cs
-    if not any(head for _, head in rows):  # no thead: the leading rows made only of th cells are the head
-        for r in range(len(rows)):
-            own = [x for x in placed if x["row"] == r]
-            if not own or not all(x["th"] for x in own):
-                break
-            for x in own:
-                x["header"] = True
-    stubs = _stub_width(placed)
-    out = []
-    for item in placed:
-        column_headers, row_headers = [], []
-        if not item["header"]:
-            for r in range(item["row"]):
-                above = grid.get((r, item["col"]))
-                if above and above["header"] and above["text"] and above["text"] not in column_headers:
-                    column_headers.append(above["text"])
-            for c in range(min(item["col"], stubs)):
-                stub = grid.get((item["row"], c))
-                if stub and stub["text"] and stub["text"] not in row_headers:
-                    row_headers.append(stub["text"])
-        out.append({k: item[k] for k in ("row", "col", "rowspan", "colspan", "header", "text")}
-                   | {"column_headers": column_headers, "row_headers": row_headers})
-    return out
-
-
-def _stub_width(placed: list[dict]) -> int:
-    """How many leading columns are the stub: those whose body cells mostly hold no number (at least one)."""
-    width = 1
-    while True:
-        texts = [x["text"] for x in placed if not x["header"] and x["col"] == width and x["text"]]
-        if not texts or sum(bool(re.match(r"[<>≤≥±−–-]?\s*[\d.]", t)) for t in texts) * 2 >= len(texts):
-            return width
-        width += 1
+def jats_tables(path: Path) -> list[dict]:
+    """Every table of a JATS file as the harvest parser gives it (`ArticleTable`s); none when it is not JATS."""
+    try:
+        return jats.tables(jats.article_element(path.read_bytes(), "audit", path.name), lambda e: e.getroottree()
+                           .getpath(e), "audit", path.name)
+    except ParseError:
+        return []
 
 
 def audit(paths: list[Path]) -> tuple[list[dict], Counter]:
@@ -113,7 +43,7 @@ def audit(paths: list[Path]) -> tuple[list[dict], Counter]:
     found, counts = [], Counter()
     for path in paths:
         start = time.perf_counter()
-        tables = jats_tables(path.read_bytes())
+        tables = jats_tables(path)
         counts["articles"] += 1
         counts["articles with tables"] += bool(tables)
         for table in tables:

@@ -239,3 +239,42 @@ def test_derive_stores_table_numbers_as_results_with_their_cell_and_checks_that_
     assert age["id"] in json.loads(check["uses"]) and set(json.loads(check["uses"])) <= set(results)
     rederive(db, article_ids=[aid])  # idempotent: the same rows, not twice as many
     assert db["results"].count_where("subject = ? and kind = 'table'", [aid]) == len(results)
+
+
+def _parsed_tables(name: str) -> list[dict]:
+    """The tables of a real JATS fixture as the harvest parser reads them (what `kb import` stores)."""
+    from harvest.fulltext import jats
+
+    body = (Path(__file__).parent / "fixtures" / "jats" / name).read_bytes()
+    return jats.tables(jats.article_element(body, "test", name), lambda e: e.getroottree().getpath(e), "test", name)
+
+
+def test_a_row_of_the_harvest_parser_keeps_its_own_label_under_a_section_label():
+    """PMC1131903 (evidence-inference fixture), Table 4 as the JATS parser reads it: the rows under its label row
+    "Mean scores:" keep their own stub text at the end of their label path, so a row's own label decides its
+    format before the section's."""
+    tables = _parsed_tables("PMC1131903_stethoscope_rct_evidence_inference.nxml")
+    [table] = [t for t in tables if t["label"] == "Table 4"]
+    reading = read_table(table)
+    stubs = {c["row"]: c["text"] for c in table["cells"] if c["col"] == 0 and not c["header"]}
+    under = [n for n in reading.numbers if reading.rows[n["row"]].section == "Mean scores:"]
+    assert under
+    for number in under:
+        assert number["measure"] == f"Mean scores: › {stubs[number['row']]}"
+
+
+def test_a_cell_under_a_label_naming_two_categories_is_not_a_count_of_a_total():
+    """PMC111193 Table 1 prints "Sex, F/M" as 4/10 and 5/9: two counts, not 4 of 10; no check reads them as k of n."""
+    reading = read_table(_parsed_tables("PMC111193_anh_hea_rct_evidence_inference.nxml")[0])
+    sex = [n for n in reading.numbers if n["measure"] and "F/M" in n["measure"]]
+    assert sex and {n["statistic"] for n in sex} == {"p"}  # only the row's P is read
+    assert all("F/M" not in verdict["detail"] for verdict, _ in table_checks(reading))
+    assert read_table({"label": "Table 9", "caption": None, "footnotes": [], "position": 0, "path": "t", "cells": [
+        {"row": 0, "col": 0, "rowspan": 1, "colspan": 1, "header": True, "column_headers": [], "row_headers": [],
+         "text": ""},
+        {"row": 0, "col": 1, "rowspan": 1, "colspan": 1, "header": True, "column_headers": [], "row_headers": [],
+         "text": "Responders, n/N (%)"},
+        {"row": 1, "col": 0, "rowspan": 1, "colspan": 1, "header": False, "column_headers": [""],
+         "row_headers": [], "text": "Week 12"},
+        {"row": 1, "col": 1, "rowspan": 1, "colspan": 1, "header": False, "column_headers": ["Responders, n/N (%)"],
+         "row_headers": ["Week 12"], "text": "12/40 (30.0)"}]}).numbers[0]["statistic"] == "count"  # n/N is k of n

@@ -9,6 +9,7 @@ What a cell holds is read from its shape and from the labels that name a format 
 (innermost first), then the caption and footnotes. A label naming several formats ("Data are n (%) or mean (SD)")
 decides only the cells whose shape one of them fits. A shape the labels do not explain is read as a plain `value`,
 never guessed: "12 (34.5)" is a count and its percentage only under a label saying so; "12 (34.5%)" says so itself;
+"4/10" is 4 of 10 unless a label names two categories ("Sex, F/M"), when it is read as nothing;
 "45.2 ± 3.1" is a mean and its SD or SE, as in an abstract. Every number carries `place` ("Table 2, row 5, column 3",
 rows and columns counted from 1 as printed, header rows included), `path` (the table's XML path and the cell), its row
 label path as `measure` and its column header path as `group`.
@@ -67,6 +68,12 @@ CI_HEADER = re.compile(r"\b(?:\d{2}(?:\.\d)?\s*%\s*)?(?:CI|confidence\s+interval
 ESTIMATE_HEADERS = (("ratio", re.compile(r"\b(?:a?HR|a?OR|a?RR|IRR|hazard\s+ratio|odds\s+ratio|risk\s+ratio|relative\s+"
                                          r"risk|rate\s+ratio)(?:s|[a-h])?\b", re.I)),
                     ("difference", re.compile(r"\bdifferences?\b|\bMD\b|β|\bbeta\b|\bcoefficients?\b", re.I)))
+# A label naming categories split by a slash ("F/M", "male/female", "yes/no", "I/II"): a cell "4/10" under it gives
+# the count of each, not a count of a total; a unit ("mg/dL", "mL/min") or a format ("n/N", "events/total") is not.
+CATEGORY_PAIR = re.compile(
+    r"(?<![\w/])(?!(?i:n|no|events?|cases|responders)\s*/\s*(?i:n|total|all|patients)\b)[A-Za-z][A-Za-z-]{0,14}\s*/\s*"
+    r"(?!(?:d?L|dl|ml|mL|kg|g|m2|m²|min|h|hr|day|d|wk|week|mo|month|y|yr|year|s|sec|mmol|µmol|l)\b)"
+    r"[A-Za-z][A-Za-z-]{0,14}(?![\w/])")
 N_ROW = re.compile(r"^\s*(?:n|no\.?\s+of\s+(?:patients|participants|subjects)|number\s+of\s+(?:patients|participants|"
                    r"subjects)|total\s+(?:patients|participants|subjects))\s*(?:\(n\))?\s*[*†‡§a-d]?\s*$", re.I)
 
@@ -167,7 +174,7 @@ def _rows(reading: TableReading, body: list[dict]) -> None:
             section = stub[0]
             reading.rows[r] = Row([section], None, False)
             continue
-        own = next((c["row_headers"] for c in cells if c["row_headers"]), stub)
+        own = max((c["row_headers"] for c in cells), key=len, default=[]) or stub  # a data cell's: stub text included
         labels = ([section] if section and section not in own else []) + list(own)
         reading.rows[r] = Row(labels, section, bool(stub) and N_ROW.match(stub[0]) is not None)
 
@@ -227,6 +234,9 @@ def _read_cell(reading: TableReading, cell: dict) -> dict | None:
               "statistic": "value",
               "value": None, "k": None, "n": None, "percent": None, "dispersion": None, "dispersion_type": None,
               "lower": None, "upper": None, "p_text": None}
+    if shape == "fraction" and any(CATEGORY_PAIR.search(label) for label in [*(row.labels if row else []),
+                                                                                *cell["column_headers"]]):
+        return None  # "Sex, F/M: 4/10" is two counts (4 women, 10 men), not 4 of 10
     g = m.groupdict()
     _describe(number, shape, fmt, g, column, row)
     value = Reported.parse(number["value"])
