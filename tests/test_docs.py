@@ -87,14 +87,16 @@ def test_every_kind_produced_only_by_kb_check_stats_is_marked_so():
 def derived(tmp_path_factory):
     """A KB derived from every recorded registry study of the fixtures, the seed article (RECONSTRUCTED responses)
     linked to a STAND-IN registry record (the real recorded NCT03418623 relabelled NCT02193698, as in
-    test_derive_checks), and the real abstracts of `ABSTRACTS` stored as articles linked to the real NCT00791778."""
+    test_derive_checks), a real JATS article (its abstract and full text), and the real abstracts of `ABSTRACTS` stored
+    as articles linked to the real NCT00791778."""
     folder = tmp_path_factory.mktemp("kinds")
     doc = json.loads(fixture_path("ctgov", "v2_study_NCT03418623_aact.json").read_text())
     doc["protocolSection"]["identificationModule"]["nctId"] = "NCT02193698"
     (folder / "stand_in.json").write_text(json.dumps(doc))
     studies = [p for p in fixture_path("ctgov").glob("v2_*.json") if "search" not in p.name]
+    full_text = fixture_path("jats", "PMC1190172_signature_survey_rct_evidence_inference.nxml")  # real JATS
     result = CliRunner().invoke(cli, ["import", *map(str, studies), str(folder / "stand_in.json"),
-                                      *map(str, SEED_FILES), "--db", str(folder / "kb.db")])
+                                      *map(str, SEED_FILES), str(full_text), "--db", str(folder / "kb.db")])
     assert result.exit_code == 0, result.output
     db = open_db(str(folder / "kb.db"))
     with db.atomic():

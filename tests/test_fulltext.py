@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -15,6 +16,7 @@ from harvest.articles import fulltext
 from harvest.errors import ParseError
 from harvest.fulltext import jats
 from kb import pipeline
+from kb.cli import cli
 from kb.store.schema import open_db
 
 from .conftest import db_dump, fixture_bytes, fixture_path
@@ -231,8 +233,13 @@ def test_statistics_of_results_sections_are_results_rows_pointing_at_their_secti
     assert [(r["value"], r["dispersion"]) for r in db.query(
         "select value, dispersion from results where path = ? and dispersion is not null order by span_start",
         [leg["path"]])] == [("48", "16"), ("78", "27")]  # "pre: 48 ± 16 kg vs. post: 78 ± 27 kg"
-    used = {i for (uses,) in db.execute("select uses from checks") for i in json.loads(uses)}
-    assert not any("/fulltext/" in i for i in used)  # abstract checks read the abstract's numbers only
+    for kind, uses in db.execute("select kind, uses from checks"):
+        rows = [db["results"].get(i) for i in json.loads(uses) if "/publication/" in i]
+        kinds = {r["kind"] for r in rows}
+        if kind == "abstract_vs_fulltext":
+            assert kinds in ({"abstract", "fulltext"}, {"abstract", "table"})
+        elif "fulltext" in kinds:  # a Results section's check reads that section's numbers only
+            assert kinds == {"fulltext"} and len({r["path"] for r in rows}) == 1
 
 
 def test_a_file_that_is_not_jats_or_is_broken_is_one_line_and_leaves_the_kb(db, tmp_path):
@@ -275,3 +282,36 @@ def test_harvest_fetches_no_full_text_of_an_article_that_is_not_open_access(serv
     ({"license": "http://onlinelibrary.wiley.com/termsAndConditions#vor"}, False), ({}, False)])
 def test_only_an_open_licence_opens_the_gate(fields, fetched):
     assert fulltext.open_licence([{"fields": fields}]) is fetched
+
+
+def test_the_abstract_and_the_full_text_reporting_one_count_are_compared(tmp_path):
+    """PMC1190172 (real JATS, evidence-inference) gives "1506 of 1905 (79.1%)" in its abstract and in its Results:
+    the same count of the same n, so their percentages are compared; numbers not identified so are never paired."""
+    from kb.derive.fulltext_checks import _same_quantity
+
+    db_path = tmp_path / "kb.db"
+    name = "PMC1190172_signature_survey_rct_evidence_inference.nxml"
+    assert CliRunner().invoke(cli, ["import", str(fixture_path("jats", name)), "--db", str(db_path)]).exit_code == 0
+    db = open_db(str(db_path))
+    twice = list(db["checks"].rows_where("kind = 'abstract_vs_fulltext'"))
+    assert twice and {c["verdict"] for c in twice} == {"consistent"}
+    for check in twice:
+        first, second = (db["results"].get(i) for i in json.loads(check["uses"]))
+        assert (first["kind"], second["kind"]) == ("abstract", "fulltext")
+        assert (first["k"], first["n"]) == (second["k"], second["n"]) and first["value"] == second["value"]
+        assert f"count {first['k']} of {first['n']}" in check["detail"]
+    abstract = {"statistic": "hazard_ratio", "value": "0.75", "lower": "0.60", "upper": "0.93", "p_text": "p = 0.01",
+                "k": None, "n": None}
+    assert _same_quantity(abstract, {**abstract, "p_text": "P = 0.03"})[1:] == ("p", "p = 0.01", "P = 0.03")
+    assert _same_quantity(abstract, {**abstract, "upper": "0.94", "p_text": "P = 0.03"}) is None  # another interval
+
+
+def test_a_p_reported_differently_for_the_same_estimate_is_inconsistent():
+    from kb.checks.twice import reported_twice
+
+    verdict = reported_twice("hazard ratio 0.75 (0.60 to 0.93)", "p", "p = 0.01", "P = 0.03", "Results › Efficacy")
+    assert verdict["verdict"] == "inconsistent"
+    assert verdict["detail"] == ("The same hazard ratio 0.75 (0.60 to 0.93) is reported with p = 0.01 in the abstract "
+                                 "and p = 0.03 in the full text (Results › Efficacy): no value rounds to both.")
+    assert reported_twice("x", "p", "p < 0.001", "p = 0.0004", "Results")["verdict"] == "consistent"
+    assert reported_twice("count 12 of 40", "percentage", "30", "31", "Results")["verdict"] == "inconsistent"

@@ -2,8 +2,9 @@
 
 `rederive` replaces what the previous run derived for the same subjects, so `kb check` is idempotent: rows from the
 extractors (`rows`, with the numbers of an article's full-text tables from `table_rows`), the computed endpoint
-comparison (`endpoint_comparison`), and the `checks` rows of each subject: an article's abstract and tables
-recomputed (`abstract_checks`, `table_checks`), a trial's registry record recomputed and compared with its articles
+comparison (`endpoint_comparison`), and the `checks` rows of each subject: an article's abstract, full-text Results
+sections and tables recomputed, and its abstract compared with its full text (`abstract_checks`, `fulltext_checks`,
+`table_checks`), a trial's registry record recomputed and compared with its articles
 (`registry_checks`, `versus`). In the same transaction it records what each subject's rows were computed
 from (`kb.store.derived`), so that a run interrupted before or during derive leaves its subjects stale, and the next
 one derives them.
@@ -18,6 +19,7 @@ import sqlite_utils
 
 from kb.derive.abstract_checks import article_checks
 from kb.derive.endpoint_comparison import refresh_endpoint_comparison
+from kb.derive.fulltext_checks import fulltext_checks
 from kb.derive.registry_checks import trial_checks
 from kb.derive.rows import article_rows, trial_rows
 from kb.derive.table_rows import article_table_checks
@@ -29,7 +31,7 @@ def check_rows(db: sqlite_utils.Database, subject: str) -> list[dict]:
     if subject.upper().startswith("NCT"):
         found = trial_checks(db, subject)
     else:
-        found = article_checks(db, subject) + article_table_checks(db, subject)
+        found = article_checks(db, subject) + fulltext_checks(db, subject) + article_table_checks(db, subject)
     rows, seen = [], {}
     for verdict, uses in found:
         kind = verdict["kind"]
