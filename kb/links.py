@@ -212,6 +212,7 @@ def article_row(site: Site, article_id: str) -> str:
         ("checks", site.table("checks", subject=article_id)),
         ("results", site.table("results", subject=article_id)),
         ("endpoints", site.table("endpoints", subject=article_id)),
+        ("full-text tables", site.table("article_tables", article_id=article_id)),
         ("drug schedule", site.query("regimen_schedule", subject=article_id)),
     ])
 
@@ -289,6 +290,11 @@ def _author_id(site: Site, value: str, table: str | None, row) -> str:
     return f"{link}{NBSP}{out(found, f'{value} on ORCID')}" if found else link
 
 
+def table_link(site: Site, table_id: str) -> str:
+    """A full-text table's id: a link to the table as printed (kb.table_view)."""
+    return inside(f"{site.table('-')}/table/{quote(table_id, safe='/:')}", table_id, "the table as printed")
+
+
 def _row_of(table: str):
     return lambda site, value, _table, _row: id_link(site, table, value)
 
@@ -318,6 +324,8 @@ BY_COLUMN = {
     "author_id": _author_id,
     "affiliation_id": _row_of("affiliations"),
     "matched_to": _row_of("endpoints"),
+    "table_id": lambda site, value, table, row: table_link(site, value),
+    "id": lambda site, value, table, row: table_link(site, value) if table == "article_tables" else None,
     "registry_endpoint": _row_of("endpoints"),
     "publication_endpoint": _row_of("endpoints"),
     "uses": lambda site, value, table, row: json_cell(site, value, ids=True) if value[0] == "[" else None,

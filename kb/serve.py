@@ -32,7 +32,7 @@ from datasette.app import Datasette
 from datasette.database import Database
 from datasette.utils import parse_metadata
 
-from kb import links, pages
+from kb import links, pages, table_view
 from kb.store.access import Unusable, read_only_uri, refuse_empty, remove_empty_wal
 from kb.store.schema import TABLES, pending_upgrade
 
@@ -246,11 +246,11 @@ def inspect(db_path: str) -> list[str]:
 
 
 def _with_links() -> None:
-    """Register kb.links (links between rows and out, readable JSON cells) and kb.pages (the templates' filters),
-    once per process."""
+    """Register kb.links (links between rows and out, readable JSON cells), kb.pages (the templates' filters, the page
+    of a trial without registry record) and kb.table_view (full-text tables as printed), once per process."""
     from datasette.plugins import pm
 
-    for plugin in (links, pages):
+    for plugin in (links, pages, table_view):
         if not pm.is_registered(plugin):
             pm.register(plugin, name=plugin.__name__)
 

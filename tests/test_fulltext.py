@@ -8,6 +8,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from datasette.utils import tilde_encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -315,3 +316,35 @@ def test_a_p_reported_differently_for_the_same_estimate_is_inconsistent():
                                  "and p = 0.03 in the full text (Results › Efficacy): no value rounds to both.")
     assert reported_twice("x", "p", "p < 0.001", "p = 0.0004", "Results")["verdict"] == "consistent"
     assert reported_twice("count 12 of 40", "percentage", "30", "31", "Results")["verdict"] == "inconsistent"
+
+
+@pytest.mark.anyio
+async def test_a_table_is_served_as_printed_with_its_checked_cells_linked_to_their_checks(tmp_path):
+    """PMC111193 Table 1 (real JATS): /kb/-/table/<id> lays the cells out as printed (spans kept), and a cell whose
+    number entered a check is coloured by its verdict and links to that check, whose uses name the cell's row."""
+    from bs4 import BeautifulSoup
+    from datasette.utils import tilde_decode
+
+    from kb.serve import datasette_for
+
+    db_path = tmp_path / "kb.db"
+    name = "PMC111193_anh_hea_rct_evidence_inference.nxml"
+    assert CliRunner().invoke(cli, ["import", str(fixture_path("jats", name)), "--db", str(db_path)]).exit_code == 0
+    db = open_db(str(db_path))
+    table = next(db["article_tables"].rows_where("label = 'Table 1'"))
+    datasette = datasette_for(db_path)
+    response = await datasette.client.get(f"/kb/-/table/{table['id']}")
+    assert response.status_code == 200
+    page = BeautifulSoup(response.text, "lxml")
+    printed = page.select("table.kb-article-table tr")
+    assert len(printed) == len({c["row"] for c in db["table_cells"].rows_where("table_id = ?", [table["id"]])})
+    cell = next(td for td in page.select("table.kb-article-table td") if td.get_text().startswith("75.8 (6.4)"))
+    assert cell["class"] == ["kb-verdict-consistent"]
+    check_id = tilde_decode(cell.a["href"].rsplit("/", 1)[1])
+    check = db["checks"].get(check_id)
+    assert cell.a["title"] == check["detail"]
+    used = [db["results"].get(i) for i in json.loads(check["uses"])]
+    assert any(r["path"].endswith("/cell[4,2]") and r["value"] == "75.8" for r in used)  # row 4, column 2 as printed
+    assert (await datasette.client.get("/kb/-/table/pmid:1/table/9")).status_code == 404
+    row_page = (await datasette.client.get(f"/kb/article_tables/{tilde_encode(table['id'])}")).text
+    assert f'href="/kb/-/table/{table["id"]}"' in row_page
