@@ -96,9 +96,10 @@ def refresh_once(db: sqlite_utils.Database, stopped: Callable[[], bool], backfil
         to_fetch = trials.records_to_fetch(tracked, listed, every_id_listed=since is None)
         try:
             _fetch_and_store(db, to_fetch, stopped, summary, emit)
+            complete = not (summary.failed or stopped())
         except _Stop:
-            pass
-        if not (summary.failed or summary.left or stopped()):
+            complete = False
+        if complete:  # kept only when every record to fetch was: the next list starts from its date
             stamp = pages[0].fetched_at if pages else ""
             documents.save(db, [documents.Document(dataclasses.replace(page, key=f"{page.key} at {stamp}"), {})
                                 for page in pages])
@@ -158,7 +159,8 @@ def _fetch_and_store(db: sqlite_utils.Database, to_fetch: list[str], stopped: Ca
             raise _Stop
         asked, returned = set(chunk), set()
         try:
-            for page in fetch(list, ctgov.fetch_studies(chunk)):
+            pages = ctgov.fetch_studies(chunk)
+            while (page := fetch(next, pages, None)) is not None:
                 for fetched, study in ctgov.split_page(page):
                     if fetched.key not in asked - returned:
                         continue  # not asked (the new record of an alias: fetched alone below), or repeated

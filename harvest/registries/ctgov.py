@@ -58,13 +58,16 @@ def search(page_size: int = 100, fields: list[str] | None = None, key: str | Non
     if page_token:
         params = {**params, "pageToken": page_token}
         params.pop("countTotal")
-    key = key or search_key(**query)
+    key, seen = key or search_key(**query), {page_token}
     while True:
         page = http.get(SOURCE, key, "/studies", params=params, accept="application/json")
         yield page
         token = parse_search_page(page.body, key).get("nextPageToken")
         if not token:
             return
+        if token in seen:
+            raise ParseError(SOURCE.name, key, f"nextPageToken {token[:40]!r} given twice: the pages would never end")
+        seen.add(token)
         params = {**params, "pageToken": token}
         params.pop("countTotal", None)
 
