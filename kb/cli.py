@@ -91,13 +91,24 @@ def cli(db_path):
 @click.option("--pmid", "pmids", multiple=True, metavar="PMID", help="PubMed ID of an article (repeatable).")
 @click.option("--doi", "dois", multiple=True, metavar="DOI", help="DOI of an article (repeatable).")
 @click.option("--offline", is_flag=True, help="Build from the recorded responses shipped with trial-kb, no network.")
+@click.option("--condition", metavar="TEXT", help="A disease area: every study of this condition (the registry's "
+              "query.cond), then the PubMed articles they reference; run it again to continue after an interruption.")
+@click.option("--query", "term", metavar="TEXT", help="Like --condition, for the registry's full-text search "
+              "(query.term); with --condition, studies matching both.")
 @db_option
 @uses_kb
-def build(ncts, pmids, dois, offline, db_path):
+def build(ncts, pmids, dois, offline, condition, term, db_path):
     """Harvest registry records and articles, then extract and check (default: NCT02193698 and PMID 32009091).
 
     Example: kb build --nct NCT01245062 --pmid 22663011 --db kb.db
+
+    Example: kb build --condition "POEMS syndrome" --db poems.db
     """
+    if (condition or term) and (ncts or pmids or dois or offline):
+        fail("--condition and --query build a disease area from a registry search; give --nct, --pmid, --doi or "
+             "--offline in another run", EXIT_USAGE)
+    if condition is not None or term is not None:
+        return _area(db_path, {"query_cond": condition, "query_term": term})
     if offline and (ncts or pmids or dois):
         fail("--offline builds the responses shipped with trial-kb only (NCT02653482 with PMID 31524498, NCT00791778 "
              "and PMID 32009091); --nct, --pmid and --doi need the network, or `kb import` of responses you saved",
@@ -123,6 +134,34 @@ def build(ncts, pmids, dois, offline, db_path):
     if summary.failed:
         fail(f"{len(summary.failed)} of {summary.records} records failed; the KB keeps what it had. "
              "Without network, `kb build --offline` builds from recorded responses.")
+
+
+def _area(db_path: str, query: dict[str, str | None]):
+    """`kb build --condition/--query`: the search's studies and their articles, with a progress bar for each."""
+    from kb import area
+
+    query = {name: value.strip() for name, value in query.items() if value is not None}
+    if not all(query.values()):
+        fail("--condition and --query need a non-empty TEXT", EXIT_USAGE)
+    db, bars = open_db(db_path), {}
+
+    def progress(what: str, done: int, total: int) -> None:
+        if what not in bars:
+            bars[what] = click.progressbar(length=total, label=f"Harvesting {what}", file=sys.stderr)
+            bars[what].__enter__()
+        bar = bars[what]
+        bar.length = total
+        bar.update(done - bar.pos)
+
+    try:
+        summary = area.build_area(db, query, echo, progress)
+    finally:
+        for bar in bars.values():
+            bar.__exit__(None, None, None)
+    click.echo(summary.line())
+    checks_line(db)
+    if summary.failed:
+        fail(f"{len(summary.failed)} failures; the KB keeps what was stored: run the same command again to continue")
 
 
 @cli.command("import")

@@ -204,11 +204,11 @@ def test_sigterm_ends_kb_refresh_held_by_a_trickling_server(tmp_path, server, mo
     later = helpers.modified(STUDY)
 
     def handle(path, send):
-        if path.startswith("/ctgov/studies?"):
+        if "fields=" in path:  # the change list
             listed = helpers.change_list(later)
             send(headers(len(listed)) + listed)
-        else:
-            send(headers(len(later))) and trickle(send, later[:200], 0.2)
+        else:  # the page of the changed record
+            send(headers(len(helpers.page(later)))) and trickle(send, helpers.page(later)[:200], 0.2)
 
     trickler = RawServer(handle)
     monkeypatch.setenv("KB_CTGOV_URL", trickler.url + "/ctgov")
@@ -317,14 +317,12 @@ def test_a_short_retry_after_pauses_every_request_to_that_host(monkeypatch):
 
 def trials_to_refresh(tmp_path, server, count: int, reply: Reply):
     """A KB of `count` trials (RENUMBERED copies of a recorded study), each changed in the registry and answering
-    `reply` when fetched."""
+    `reply` when their page is fetched."""
     originals = [helpers.renumbered(helpers.SMALL[0], f"NCT{90000000 + i:08d}") for i in range(count)]
     db_path = tmp_path / "kb.db"
     helpers.seed(db_path, *originals)
     later = [helpers.modified(body) for body in originals]
-    server.route(helpers.SEARCH, Reply(200, helpers.change_list(*later)))
-    for body in later:
-        server.route(f"/ctgov/studies/{helpers.nct_of(body)}", reply)
+    server.route(helpers.SEARCH, helpers.registry(tuple(later), reply))
     return db_path
 
 
@@ -336,7 +334,7 @@ def test_refresh_stops_at_a_long_retry_after_and_says_what_is_left(tmp_path, ser
     result = helpers.run(db_path)
     assert time.monotonic() - started < 5
     assert result.exit_code == 1
-    assert len(helpers.record_requests(server)) == 1
+    assert len(helpers.page_requests(server)) == 1
     stopped = [line for line in result.stderr.splitlines() if line]
     assert len(stopped) == 1 and stopped[0].startswith("kb: refresh stopped early: 127.0.0.1:")
     assert "HTTP 429 with Retry-After 3600 s" in stopped[0]
@@ -347,15 +345,17 @@ def test_refresh_stops_at_a_long_retry_after_and_says_what_is_left(tmp_path, ser
 
 def test_refresh_stops_after_three_failures_in_a_row(tmp_path, server, monkeypatch):
     monkeypatch.setenv("KB_RETRIES", "0")
+    monkeypatch.setattr("harvest.registries.ctgov.IDS_PER_REQUEST", 1)  # a page per record
     db_path = trials_to_refresh(tmp_path, server, 6, Reply(503, b"down"))
     result = helpers.run(db_path)
     assert result.exit_code == 1
-    assert len(helpers.record_requests(server)) == 3
+    assert len(helpers.page_requests(server)) == 3
     lines = [line for line in result.stderr.splitlines() if line]
     assert len(lines) == 4 and all("HTTP 503 from" in line for line in lines[:3])
     assert lines[3].startswith("kb: refresh stopped early: 127.0.0.1:") and "(3 requests in a row failed)" in lines[3]
     assert lines[3].endswith("; 3 of 6 records to fetch are left for the next run")
-    assert "refresh: 6 checked, 0 changed, 3 failed, 3 left for the next run, 4 requests" in result.stdout
+    # 6 change-list requests (one ID each, like the pages) and 3 pages; the 4th is not sent
+    assert "refresh: 6 checked, 0 changed, 3 failed, 3 left for the next run, 9 requests" in result.stdout
 
 
 # --- 9: secret values are hidden wherever they appear ---------------------------------------------------------------

@@ -1,15 +1,17 @@
 """`kb refresh` against the loopback replay server: versions, registry states, faults, the lock, readers during a write.
 
 Study bodies are recorded responses (tests/fixtures/ctgov). Where a test needs another NCT ID or a later version, it
-serves a copy of a recorded study that it modifies itself, and says so (`renumbered`, `modified`). Change-list
-replies are never recorded ones: `change_list` derives them from the study JSON the test serves, in the shape of the
-real fields-restricted search pages (v2_search_page1_phelan_limit5_biomcp.json).
+serves a copy of a recorded study that it modifies itself, and says so (`renumbered`, `modified`). Search pages (the
+change list, the pages of full records) are never recorded ones: `tests.loopback.RegistryStandIn` builds them from the
+study bodies the test serves, in the shape of the real search pages (v2_search_page1_phelan_limit5_biomcp.json), and
+`change_list` gives a fixed change-list reply derived from them.
 """
 
 import asyncio
 import json
 import sqlite3
 import threading
+import time
 from urllib.parse import quote
 
 import pytest
@@ -24,15 +26,11 @@ from kb.schedule import refresh_lock
 from kb.store.schema import open_db
 
 from .conftest import db_dump, fixture_bytes
-from .loopback import Reply
+from .loopback import RegistryStandIn, Reply, nct_of
 
 STUDY = fixture_bytes("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json")
 SMALL = [fixture_bytes("ctgov", f"v2_study_{nct}_aact.json") for nct in ("NCT00973089", "NCT03418623", "NCT04207047")]
 SEARCH = "/ctgov/studies"
-
-
-def nct_of(body: bytes) -> str:
-    return json.loads(body)["protocolSection"]["identificationModule"]["nctId"]
 
 
 def renumbered(body: bytes, nct: str) -> bytes:
@@ -67,6 +65,24 @@ def change_list(*bodies: bytes) -> bytes:
     return json.dumps({"studies": studies, "totalCount": len(studies)}).encode()
 
 
+def page(*bodies: bytes) -> bytes:
+    """A search page of these full records (built by the test, see the module's docstring)."""
+    return b'{"studies":[' + b",".join(bodies) + b"]}"
+
+
+def registry(listed: tuple[bytes, ...], *pages: Reply):
+    """The search path's answer: the change list of `listed` (a request with fields), else `pages` in turn (the last
+    repeats)."""
+    script = list(pages)
+
+    def answer(path: str, query: dict) -> Reply:
+        if "fields" in query:
+            return Reply(200, change_list(*listed))
+        return script.pop(0) if len(script) > 1 else script[0]
+
+    return answer
+
+
 def seed(db_path, *bodies: bytes) -> None:
     """The KB as `kb build` would leave it after fetching these bodies (version 1 of each), derived: a refresh
     derives whatever is stale, so an underived KB would change with any refresh."""
@@ -77,11 +93,14 @@ def seed(db_path, *bodies: bytes) -> None:
         derive_stale(db)
 
 
-def serve(server, *bodies: bytes, listed: tuple[bytes, ...] | None = None) -> None:
-    """Route each body at its study path and the change list (of `listed`, default the bodies) at the search path."""
+def serve(server, *bodies: bytes, listed: tuple[bytes, ...] | None = None) -> RegistryStandIn:
+    """Route each body at its study path, and at the search path a stand-in searching the bodies (the change list
+    lists `listed`, default the bodies)."""
     for body in bodies:
         server.route(f"/ctgov/studies/{nct_of(body)}", Reply(200, body))
-    server.route(SEARCH, Reply(200, change_list(*(bodies if listed is None else listed))))
+    stand_in = RegistryStandIn(bodies, listed)
+    server.route(SEARCH, stand_in)
+    return stand_in
 
 
 def run(db_path, *args):
@@ -99,7 +118,14 @@ def trial(db_path, nct: str) -> dict:
 
 
 def record_requests(server) -> list[str]:
+    """The records asked alone (GET /studies/{nct})."""
     return [path for path, _ in server.requests if path.startswith("/ctgov/studies/")]
+
+
+def page_requests(server) -> list[list[str]]:
+    """The NCT IDs of each search for full records (filter.ids, no fields)."""
+    return [query["filter.ids"][0].split(",") for path, query in server.requests
+            if path == SEARCH and "fields" not in query]
 
 
 def test_help_has_an_example_and_labels_the_backfill_unofficial_and_off_by_default():
@@ -113,14 +139,14 @@ def test_a_changed_record_gives_a_second_version_with_exactly_the_changed_paths(
     seed(db_path, STUDY)
     serve(server, STUDY)
     assert run(db_path).exit_code == 0  # unchanged: nothing fetched
-    assert record_requests(server) == [] and len(versions(db_path, "NCT00791778")) == 1
+    assert record_requests(server) == page_requests(server) == [] and len(versions(db_path, "NCT00791778")) == 1
 
     later = modified(STUDY, posted="2030-01-15", status="TERMINATED", enrollment=250)  # MODIFIED copy, see modified()
     server.requests.clear()
     serve(server, later)
     result = run(db_path)
     assert result.exit_code == 0, result.output
-    assert record_requests(server) == ["/ctgov/studies/NCT00791778"]
+    assert record_requests(server) == [] and page_requests(server) == [["NCT00791778"]]
     first, second = versions(db_path, "NCT00791778")
     assert first["version"] == 1 and first["changed_fields"] is None
     assert second["version"] == 2 and second["last_update_posted"] == "2030-01-15"
@@ -132,7 +158,9 @@ def test_a_changed_record_gives_a_second_version_with_exactly_the_changed_paths(
     ]
     with open_db(str(db_path)) as db:  # the previous snapshot stays; the tables follow the new one
         assert db["snapshots"].get(first["snapshot_id"])["body"] == STUDY
-        assert db["snapshots"].get(second["snapshot_id"])["body"] == later
+        assert db["snapshots"].get(second["snapshot_id"])["body"] == later  # its bytes as the page gave them
+        assert db["snapshots"].get(second["snapshot_id"])["url"].endswith(
+            "/ctgov/studies?filter.ids=NCT00791778&format=json&pageSize=1&countTotal=true#/studies/0")
         row = db["trials"].get("NCT00791778")
         assert (row["overall_status"], row["enrollment"]) == ("TERMINATED", 250)
         assert row["snapshot_id"] == second["snapshot_id"]
@@ -145,8 +173,9 @@ def test_a_record_the_registry_no_longer_has_is_marked_gone_and_kept(tmp_path, s
     omitted, removed = SMALL[0], SMALL[1]
     db_path = tmp_path / "kb.db"
     seed(db_path, omitted, removed)
-    # `omitted` is missing from the change list; `removed` is listed as changed but its fetch answers 404.
-    server.route(SEARCH, Reply(200, change_list(modified(removed))))
+    # `omitted` is missing from the change list; `removed` is listed as changed but no page returns it and its
+    # fetch answers 404.
+    server.route(SEARCH, RegistryStandIn([], listed=[modified(removed)]))
     result = run(db_path)
     assert result.exit_code == 0, result.output
     for body in (omitted, removed):
@@ -156,15 +185,16 @@ def test_a_record_the_registry_no_longer_has_is_marked_gone_and_kept(tmp_path, s
             assert db["endpoints"].count_where("subject = ?", [nct]) > 0  # rows kept, not deleted
         assert f"{nct}: no longer in the registry" in result.output
     server.requests.clear()
-    assert run(db_path).exit_code == 0
+    assert run(db_path).exit_code == 0  # the change list of the records posted since: `removed` again
     assert record_requests(server) == [f"/ctgov/studies/{nct_of(removed)}"]  # omitted and already gone: not fetched
+    assert page_requests(server) == [[nct_of(removed)]]
 
 
 def test_a_record_that_now_redirects_is_marked_alias_and_the_new_record_stored(tmp_path, server):
     old = renumbered(STUDY, "NCT09000001")  # NOT a real record: the recorded study under an ID that now redirects
     db_path = tmp_path / "kb.db"
     seed(db_path, old)
-    server.route(SEARCH, Reply(200, change_list()))
+    server.route(SEARCH, RegistryStandIn([STUDY], listed=[]))  # no page returns NCT09000001
     server.route("/ctgov/studies/NCT09000001", Reply(301, b"", {"Location": "/ctgov/studies/NCT00791778?format=json"}))
     server.route("/ctgov/studies/NCT00791778", Reply(200, STUDY))
     result = run(db_path)
@@ -195,44 +225,46 @@ def test_a_missing_database_is_a_usage_error_and_is_not_created(tmp_path, server
 # --- faults --------------------------------------------------------------------------------------------------------
 
 
-def test_429_with_retry_after_then_success(tmp_path, server):
+def test_429_with_retry_after_on_a_page_is_waited_for_then_the_page_asked_again(tmp_path, server):
     db_path = tmp_path / "kb.db"
     seed(db_path, SMALL[0])
     later = modified(SMALL[0])
-    path = f"/ctgov/studies/{nct_of(later)}"
-    server.route(SEARCH, Reply(200, change_list(later)))
-    server.route(path, Reply(429, b"slow down", {"Retry-After": "1"}), Reply(200, later))
+    stand_in = RegistryStandIn([later])
+    server.route(SEARCH, stand_in, Reply(429, b"slow down", {"Retry-After": "1"}), stand_in)  # list, 429, page
+    started = time.monotonic()
     assert run(db_path).exit_code == 0
-    assert server.count(path) == 2 and [v["version"] for v in versions(db_path, nct_of(later))] == [1, 2]
+    assert time.monotonic() - started >= 1  # the page was asked again only after the Retry-After
+    assert page_requests(server) == [[nct_of(later)]] * 2
+    assert [v["version"] for v in versions(db_path, nct_of(later))] == [1, 2]
 
 
 FAULTS = {
     "500 storm": Reply(500, b"oops"),
     "read timeout": Reply(200, b"{}", delay=1.5),
     "connection reset": Reply(reset=True),
-    "truncated under full Content-Length": Reply(200, modified(SMALL[1]), truncate=True),
-    "truncated JSON served as complete": Reply(200, modified(SMALL[1])[:2000]),
-    "valid JSON that is not a study": Reply(200, b'{"studies": [], "nextPageToken": null}'),
+    "truncated under full Content-Length": Reply(200, b'{"studies":[' + modified(SMALL[1]) + b"]}", truncate=True),
+    "truncated JSON served as complete": Reply(200, (b'{"studies":[' + modified(SMALL[1]))[:2000]),
 }
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=list(FAULTS))
-def test_a_failing_record_is_listed_and_left_as_it_was_while_the_others_are_stored(tmp_path, server, monkeypatch,
-                                                                                  fault):
+def test_a_failing_page_is_listed_and_its_records_left_as_they_were(tmp_path, server, monkeypatch, fault):
     monkeypatch.setenv("KB_RETRIES", "0" if fault == "read timeout" else "2")
     db_path = tmp_path / "kb.db"
     seed(db_path, *SMALL)
     later = [modified(body) for body in SMALL]
-    serve(server, later[0], later[2], listed=tuple(later))
-    server.route(f"/ctgov/studies/{nct_of(SMALL[1])}", FAULTS[fault])
-    with open_db(str(db_path)) as db:
-        before = db["trials"].get(nct_of(SMALL[1]))
+    server.route(SEARCH, RegistryStandIn(later), FAULTS[fault])  # the change list, then the page fails
+    before = db_dump(db_path)
     result = run(db_path)
     assert result.exit_code == 1
-    assert f"ClinicalTrials.gov {nct_of(SMALL[1])}:" in result.stderr
-    assert "3 checked, 2 changed, 1 failed" in result.stdout
-    assert trial(db_path, nct_of(SMALL[1])) == before and len(versions(db_path, nct_of(SMALL[1]))) == 1
-    for body in (SMALL[0], SMALL[2]):
+    assert f"ClinicalTrials.gov 3 records {nct_of(SMALL[0])}..{nct_of(SMALL[2])}:" in result.stderr
+    assert "3 records left as they were" in result.stderr and "3 checked, 0 changed, 3 failed" in result.stdout
+    assert db_dump(db_path) == before  # nothing stored, not even the change list: the next run asks again
+    server.requests.clear()
+    server.route(SEARCH, RegistryStandIn(later))
+    assert run(db_path).exit_code == 0 and len(page_requests(server)) == 1
+    assert [server.requests[0][1].get(name) for name in ("filter.ids", "filter.advanced")][1] is None
+    for body in SMALL:
         assert [v["version"] for v in versions(db_path, nct_of(body))] == [1, 2]
 
 

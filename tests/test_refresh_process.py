@@ -1,4 +1,5 @@
-"""`kb refresh` as a real process: killed mid-record, two started together, stopped by a signal.
+"""`kb refresh` as a real process: killed mid-record, two started together, stopped by a signal (between two records
+of a page).
 
 `kb refresh` is not registered in the `kb` entry point yet, so the process runs the command object with `python -c`.
 It inherits the replay server's environment from the `server` fixture (KB_CTGOV_URL, fast retries).
@@ -55,14 +56,13 @@ def test_killed_in_the_middle_of_a_record_leaves_the_database_consistent_and_the
     db_path, marker = tmp_path / "kb.db", tmp_path / "in-transaction"
     helpers.seed(db_path, STUDY)
     before = db_dump(db_path)
-    path = f"/ctgov/studies/{helpers.nct_of(STUDY)}"
-    server.route(helpers.SEARCH, Reply(200, helpers.change_list(LATER)))
     if where == "while the record is fetched":
-        server.route(path, Reply(200, LATER, delay=2), Reply(200, LATER))
+        server.route(helpers.SEARCH, helpers.registry((LATER,), Reply(200, helpers.page(LATER), delay=2),
+                                                      Reply(200, helpers.page(LATER))))
         process = start(RUN, "--db", db_path)
-        wait_for(lambda: server.count(path) == 1)
+        wait_for(lambda: len(helpers.page_requests(server)) == 1)
     else:
-        server.route(path, Reply(200, LATER))
+        server.route(helpers.SEARCH, helpers.registry((LATER,), Reply(200, helpers.page(LATER))))
         process = start(RUN_HANGING_IN_TRANSACTION, marker, "--db", db_path)
         wait_for(marker.exists)
     process.send_signal(signal.SIGKILL)
@@ -78,33 +78,29 @@ def test_killed_in_the_middle_of_a_record_leaves_the_database_consistent_and_the
 def test_two_refreshes_started_together_one_writes_the_other_says_so(tmp_path, server):
     db_path = tmp_path / "kb.db"
     helpers.seed(db_path, STUDY)
-    path = f"/ctgov/studies/{helpers.nct_of(STUDY)}"
-    server.route(helpers.SEARCH, Reply(200, helpers.change_list(LATER)))
-    server.route(path, Reply(200, LATER, delay=2), Reply(200, LATER))
+    server.route(helpers.SEARCH, helpers.registry((LATER,), Reply(200, helpers.page(LATER), delay=2)))
     processes = [start(RUN, "--db", db_path) for _ in range(2)]
     outcomes = sorted((p.wait(30), *p.communicate()) for p in processes)
     (won, won_out, _), (lost, _, lost_err) = outcomes
     assert (won, lost) == (0, 3)
     assert "1 changed" in won_out and "another refresh is writing" in lost_err
-    assert server.count(helpers.SEARCH) == 1 and server.count(path) == 1
+    assert server.count(helpers.SEARCH) == 2 and helpers.page_requests(server) == [[helpers.nct_of(STUDY)]]
     assert [v["version"] for v in helpers.versions(db_path, helpers.nct_of(STUDY))] == [1, 2]
 
 
 def test_sigterm_stops_a_scheduled_refresh_between_two_records(tmp_path, server):
     db_path = tmp_path / "kb.db"
     helpers.seed(db_path, STUDY, OTHER)
-    first, second = (f"/ctgov/studies/{helpers.nct_of(body)}" for body in (STUDY, OTHER))
-    server.route(helpers.SEARCH, Reply(200, helpers.change_list(LATER, OTHER_LATER)))
-    server.route(first, Reply(200, LATER, delay=1.5))
-    server.route(second, Reply(200, OTHER_LATER))
+    server.route(helpers.SEARCH, helpers.registry((LATER, OTHER_LATER),
+                                                  Reply(200, helpers.page(LATER, OTHER_LATER), delay=1.5)))
     process = start(RUN, "--db", db_path, "--every", "1h")
-    wait_for(lambda: server.count(first) == 1)
+    wait_for(lambda: len(helpers.page_requests(server)) == 1)
     process.send_signal(signal.SIGTERM)
     assert process.wait(10) == 0
     out = process.stdout.read()
     assert "stopped by SIGTERM" in out and "1 changed" in out
     assert [v["version"] for v in helpers.versions(db_path, helpers.nct_of(STUDY))] == [1, 2]  # finished, stored
-    assert server.count(second) == 0 and len(helpers.versions(db_path, helpers.nct_of(OTHER))) == 1  # not begun
+    assert len(helpers.versions(db_path, helpers.nct_of(OTHER))) == 1  # the page's next record: not begun
 
 
 def test_sigint_ends_the_wait_between_two_scheduled_runs(tmp_path, server):

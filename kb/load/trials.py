@@ -154,12 +154,14 @@ def tracked_trials(db: sqlite_utils.Database) -> dict[str, tuple[str | None, str
     return {nct: (posted, state) for nct, posted, state in rows}
 
 
-def records_to_fetch(tracked: dict[str, tuple[str | None, str]], listed: dict[str, str | None]) -> list[str]:
-    """Tracked records whose listed date differs from the KB's, listed again after being gone or an alias, or
-    current but no longer listed (fetching tells a removed record from an alias)."""
+def records_to_fetch(tracked: dict[str, tuple[str | None, str]], listed: dict[str, str | None],
+                     every_id_listed: bool = True) -> list[str]:
+    """Tracked records whose listed date differs from the KB's, listed again after being gone or an alias, or (when
+    the list asked for every tracked ID, not for the records posted since a date) current but no longer listed
+    (fetching tells a removed record from an alias)."""
     return [nct for nct, (posted, state) in tracked.items()
             if (nct in listed and (listed[nct] != posted or state != "current"))
-            or (nct not in listed and state == "current")]
+            or (every_id_listed and nct not in listed and state == "current")]
 
 
 def set_state(db: sqlite_utils.Database, nct_id: str, state: str, alias_of: str | None) -> bool:
