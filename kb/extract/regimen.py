@@ -174,7 +174,17 @@ class _Course:
 def extract_regimen(text: str, default_drug: str | None = None) -> list[dict]:
     """Every drug schedule line in `text`; `default_drug` names the drug of an intervention described without it
     (doses with no drug in their sentence go to a heading drug ("Paclitaxel injection:"), else `default_drug`,
-    else the drug of the previous dose)."""
+    else the drug of the previous dose). Registry descriptions repeat from trial to trial ("Placebo tablets once
+    daily"): the rows of the last CACHED distinct (text, drug) pairs are kept, and each call gets its own copies."""
+    return [{**row, "days_list": list(row["days_list"]) if row["days_list"] else row["days_list"]}
+            for row in _extract(text, default_drug)]
+
+
+CACHED = 4096
+
+
+@lru_cache(maxsize=CACHED)
+def _extract(text: str, default_drug: str | None) -> tuple[dict, ...]:
     c = clean(text)
     spans = sentences(c.text)
     doses = [_doses(c.text[s:e]) for s, e in spans]
@@ -192,7 +202,7 @@ def extract_regimen(text: str, default_drug: str | None = None) -> list[dict]:
         named = _mentions(sent) if not found and sent.endswith(":") else []
         heading = _Mention(0, 0, named[-1].drug) if named else None
     _course_totals(rows)
-    return rows
+    return tuple(rows)
 
 
 def _only(values) -> object:
