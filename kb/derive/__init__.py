@@ -46,16 +46,16 @@ def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=(), every_trial:
     what they were derived from. Returns the trials and articles derived."""
     nct_ids, article_ids = set(nct_ids), set(article_ids)
     for nct in list(nct_ids):
-        article_ids |= {r["article_id"] for r in db["article_trials"].rows_where("nct_id = ?", [nct])}
+        article_ids |= {r["article_id"] for r in documents.rows_where(db, "article_trials", "nct_id = ?", [nct])}
     for aid in list(article_ids):
-        nct_ids |= {r["nct_id"] for r in db["article_trials"].rows_where("article_id = ?", [aid])}
+        nct_ids |= {r["nct_id"] for r in documents.rows_where(db, "article_trials", "article_id = ?", [aid])}
     linked = sorted(nct_ids)  # with the trials only linked to an article, whose comparison lists its endpoints
-    nct_ids = {n for n in nct_ids if db["trials"].count_where("nct_id = ?", [n])}
-    article_ids = {a for a in article_ids if db["articles"].count_where("article_id = ?", [a])}
+    nct_ids = {n for n in nct_ids if db.execute("SELECT 1 FROM trials WHERE nct_id = ?", [n]).fetchone()}
+    article_ids = {a for a in article_ids if db.execute("SELECT 1 FROM articles WHERE article_id = ?", [a]).fetchone()}
     with db.atomic():
         docs = [documents.Document(None, trial_rows(db, nct), {"regimen": {"subject": nct, "source": "registry"}})
                 for nct in sorted(nct_ids)]
-        docs += [documents.Document(None, article_rows(db, db["articles"].get(aid)),
+        docs += [documents.Document(None, article_rows(db, documents.get_row(db, "articles", aid)),
                                     {t: {"subject": aid, "source": "publication"}
                                      for t in ("regimen", "endpoints", "results")})
                  for aid in sorted(article_ids)]

@@ -13,17 +13,17 @@ from kb.checks import p_from_difference_ci, p_from_ratio_ci, parts_sum_to_total
 from kb.checks.verdict import CONSISTENT, INCONSISTENT, Verdict, make_verdict, not_checkable
 from kb.derive.pairing import with_pairing
 from kb.derive.versus import registry_vs_article
+from kb.store.documents import get_row, rows_where
 
 RATIO = re.compile(r"hazard|odds|risk|ratio|\bHR\b|\bOR\b|\bRR\b", re.IGNORECASE)
 DIFFERENCE = re.compile(r"difference", re.IGNORECASE)
 
 
 def trial_checks(db: sqlite_utils.Database, nct: str) -> list[tuple[Verdict, list[str]]]:
-    trial = db["trials"].get(nct)
+    trial = get_row(db, "trials", nct)
     found = []
-    for row in db["results"].rows_where("subject = ? and source = 'registry' and kind = 'analysis' "
-                                        "and p_text is not null",
-                                        [nct], order_by="id"):
+    for row in rows_where(db, "results", "subject = ? and source = 'registry' and kind = 'analysis' "
+                          "and p_text is not null", [nct], order_by="id"):
         args = (row["value"], row["lower"], row["upper"], row["p_text"])
         level = row["ci_pct"] or "95"
         if RATIO.search(row["statistic"] or ""):
@@ -47,8 +47,8 @@ def trial_checks(db: sqlite_utils.Database, nct: str) -> list[tuple[Verdict, lis
 def _baseline_totals(db: sqlite_utils.Database, nct: str) -> list[tuple[Verdict, list[str]]]:
     """Each category's group counts against the registry's own "Total" group."""
     cells = {}
-    for row in db["baseline_measurements"].rows_where(
-            "nct_id = ? and param_type in ('COUNT_OF_PARTICIPANTS', 'NUMBER')", [nct], order_by="id"):
+    for row in rows_where(db, "baseline_measurements", "nct_id = ? and param_type in ('COUNT_OF_PARTICIPANTS', "
+                          "'NUMBER')", [nct], order_by="id"):
         cells.setdefault((row["measure"], row["class"], row["category"]), []).append(row)
     found = []
     for cell in cells.values():
