@@ -50,9 +50,12 @@ def snapshot_row(fetched: Fetched) -> dict:
 
 def rows_where(db: sqlite_utils.Database, table: str, where: str, params=(), order_by: str | None = None
                ) -> Iterator[dict]:
-    """The rows `db[table].rows_where(where, params, order_by=...)` gives, without sqlite-utils' look-ups of the
-    schema at every call (derive reads a few rows of many tables per subject)."""
-    return db.query(f"SELECT * FROM [{table}] WHERE {where}" + (f" ORDER BY {order_by}" if order_by else ""), params)
+    """The rows `db[table].rows_where(where, params, order_by=...)` gives, without sqlite-utils' work around every
+    statement (schema look-ups, a savepoint): derive reads a few rows of many tables per subject."""
+    cursor = db.conn.execute(f"SELECT * FROM [{table}] WHERE {where}" + (f" ORDER BY {order_by}" if order_by else ""),
+                             params)
+    keys = [d[0] for d in cursor.description]
+    return (dict(zip(keys, row)) for row in cursor)
 
 
 def get_row(db: sqlite_utils.Database, table: str, key) -> dict:
