@@ -188,9 +188,10 @@ class ImportSummary:
 
 
 def import_paths(db: sqlite_utils.Database, paths: list[Path], then_derive: bool = True,
-                 progress: Callable[[int], None] | None = None) -> ImportSummary:
+                 progress: Callable[[int], None] | None = None, workers: int | None = None) -> ImportSummary:
     """Import every saved response in `paths` (files or folders): studies, then article responses; then derive
-    whatever is stale (without `then_derive`, count it).
+    whatever is stale, in `workers` processes when there is much of it (`derive_stale`; without `then_derive`,
+    count it).
 
     A file holding no record kb import reads, a record that does not parse, a refused ZIP member or array element
     is a failure (one line naming the file, and the member or position) and everything else is stored.
@@ -211,7 +212,7 @@ def import_paths(db: sqlite_utils.Database, paths: list[Path], then_derive: bool
     import_studies(db, study_files, progress, summary)
     summary.article_ids = import_articles(db, article_files, summary.failed)
     if then_derive:
-        summary.derived = derive_stale(db)
+        summary.derived = derive_stale(db, workers=workers)
     else:
         summary.stale = stale_count(db)
     return summary

@@ -20,6 +20,7 @@ import signal
 import sqlite3
 from collections import deque
 from collections.abc import Callable
+from itertools import islice
 from pathlib import Path
 
 import sqlite_utils
@@ -45,7 +46,7 @@ def derive_parallel(db: sqlite_utils.Database, subjects: list[tuple[str, str]], 
     chunks = iter([subjects[start:start + size] for start in range(0, len(subjects), size)])
     done: set[str] = set()
     with multiprocessing.get_context("spawn").Pool(workers, initializer=_start, initargs=(path,)) as pool:
-        waiting = deque(pool.apply_async(_derive, (chunk,)) for chunk, _ in zip(chunks, range(workers * AHEAD)))
+        waiting = deque(pool.apply_async(_derive, (chunk,)) for chunk in islice(chunks, workers * AHEAD))
         while waiting and not stopped():
             result = waiting.popleft().get()
             chunk = next(chunks, None)
