@@ -12,7 +12,7 @@ with one JSON file per study, as its bulk download gives it.
 What it measures, each in a child process (wall time, CPU time of the process and its workers, peak memory: of the
 largest process from rusage, and of all its processes together, sampled):
 1. `kb import FILE` as a user runs it (derive included: regimen extraction and checks, in worker processes above
-   5,000 stale trials) and `kb import FILE --no-derive` (the bulk-load path) on each size, then the same file again
+   20,000 stale trials) and `kb import FILE --no-derive` (the bulk-load path) on each size, then the same file again
    (it must change nothing), and the floor: reading the same file, `json.loads` of every study and inserting the raw
    bodies into SQLite in one transaction;
 2. `kb check` (regimen extraction and checks for every trial) on the 1,000-study KB, with a profile;

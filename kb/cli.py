@@ -128,8 +128,8 @@ def build(ncts, pmids, dois, offline, db_path):
 @click.option("--derive/--no-derive", default=True, show_default=True,
               help="Extract and check the imported records, and any an earlier run left underived (skip for a bulk "
                    "load, then run `kb check`).")
-@click.option("--workers", type=click.IntRange(min=1), help="Processes that derive when more than 5,000 trials and "
-              "articles wait for it (default: one per CPU; 1: derive in this process).")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes that derive when more than 20,000 trials "
+              "and articles wait for it (default: one per CPU; 1: derive in this process).")
 @db_option
 @uses_kb
 def import_(paths, derive, workers, db_path):

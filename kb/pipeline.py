@@ -29,8 +29,9 @@ from kb.store import bulk, derived
 DEFAULT_NCT, DEFAULT_PMID, DEFAULT_DOI = "NCT02193698", "32009091", "10.2169/internalmedicine.3800-19"
 BATCH = 500  # studies per transaction in an import
 DERIVE_BATCH = 500  # stale trials and articles per derive transaction (each committed: an interruption keeps them)
-PARALLEL_AFTER = 5000  # stale subjects above which derive runs in worker processes (each loads scipy and the drug
-# dictionary, about 5 CPU-seconds: what serial derive does for some 3,000 trials)
+PARALLEL_AFTER = 20_000  # stale subjects above which derive runs in worker processes: each loads scipy and the drug
+# dictionary (5-10 CPU-seconds), so on 2 cores shared with other work two workers were slower than one process at
+# 10,000 replicated studies (README, scale)
 
 
 @dataclass(frozen=True)
