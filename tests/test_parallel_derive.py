@@ -75,3 +75,25 @@ def test_an_import_derives_in_workers_above_the_threshold(tmp_path, kbs, monkeyp
         summary = pipeline.import_paths(db, FILES, workers=2)
     assert used == [2] and summary.derived == 102
     assert rows(tmp_path / "kb.db") == rows(kbs["serial"])
+
+
+def test_a_parallel_derive_interrupted_between_chunks_keeps_them_and_the_next_run_completes(tmp_path, kbs):
+    """Ctrl-C while the writer waits for its third chunk: two chunks are written (each its own transaction), the
+    rest stays stale, and the next derive ends with the serial rows."""
+    asked = []
+
+    def ctrl_c():
+        asked.append(1)
+        if len(asked) == 3:
+            raise KeyboardInterrupt
+        return False
+
+    with open_db(str(tmp_path / "kb.db")) as db:
+        pipeline.import_paths(db, FILES, then_derive=False)
+        with pytest.raises(KeyboardInterrupt):
+            derive_parallel(db, derived.stale_subjects(db), 7, workers=2, stopped=ctrl_c)
+        left = derived.stale_subjects(db)
+        assert 0 < len(left) <= 102 - 14
+        assert pipeline.derive_stale(db, workers=1) == len(left)
+        assert derived.stale_subjects(db) == []
+    assert rows(tmp_path / "kb.db") == rows(kbs["serial"])
