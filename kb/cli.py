@@ -169,18 +169,20 @@ def _area(db_path: str, query: dict[str, str | None]):
 @click.option("--derive/--no-derive", default=True, show_default=True,
               help="Extract and check the imported records, and any an earlier run left underived (skip for a bulk "
                    "load, then run `kb check`).")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes that derive when more than 20,000 trials "
+              "and articles wait for it (default: one per CPU; 1: derive in this process).")
 @db_option
 @uses_kb
-def import_(paths, derive, db_path):
+def import_(paths, derive, workers, db_path):
     """Load saved responses without network: study JSON, the registry's JSON array or ZIP download, and article
     responses (PubMed XML, Crossref or Europe PMC JSON, J-STAGE pages, CiNii Research JSON-LD).
 
     Example: kb import ctg-studies.json.zip --db kb.db
     """
-    _import(list(paths), db_path, derive)
+    _import(list(paths), db_path, derive, workers)
 
 
-def _import(paths: list[Path], db_path: str, then_derive: bool = True):
+def _import(paths: list[Path], db_path: str, then_derive: bool = True, workers: int | None = None):
     """Import `paths`; a KB this run created and stored nothing in (every path failed) is removed again."""
     try:
         pipeline.files.limits()
@@ -190,7 +192,7 @@ def _import(paths: list[Path], db_path: str, then_derive: bool = True):
     db = open_db(db_path)
     total = sum(p.stat().st_size for p in pipeline.files.expand_paths(paths))
     with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
-        summary = pipeline.import_paths(db, paths, then_derive, progress=bar.update)
+        summary = pipeline.import_paths(db, paths, then_derive, progress=bar.update, workers=workers)
     for message in summary.failed:
         click.echo(f"kb: {message}", err=True)
     click.echo(f"{summary.read} studies read, {summary.stored} stored, {summary.unchanged} unchanged; "

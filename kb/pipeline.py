@@ -12,6 +12,7 @@ next import, refresh or `kb check` derives them, so the KB ends the same however
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ from kb.store import bulk, derived
 DEFAULT_NCT, DEFAULT_PMID, DEFAULT_DOI = "NCT02193698", "32009091", "10.2169/internalmedicine.3800-19"
 BATCH = 500  # studies per transaction in an import
 DERIVE_BATCH = 500  # stale trials and articles per derive transaction (each committed: an interruption keeps them)
+PARALLEL_AFTER = 20_000  # stale subjects above which derive runs in worker processes: each loads scipy and the drug
+# dictionary (5-10 CPU-seconds), so on 2 cores shared with other work two workers were slower than one process at
+# 10,000 replicated studies (README, scale)
 
 
 @dataclass(frozen=True)
@@ -53,13 +57,22 @@ def derive(db: sqlite_utils.Database, nct_ids=(), article_ids=()) -> None:
     rederive(db, nct_ids, article_ids)
 
 
-def derive_stale(db: sqlite_utils.Database, stopped: Callable[[], bool] = lambda: False) -> int:
+def derive_stale(db: sqlite_utils.Database, stopped: Callable[[], bool] = lambda: False,
+                 workers: int | None = None) -> int:
     """Derive every stale trial and article (`kb.store.derived.stale_subjects`), DERIVE_BATCH to a transaction
-    (`kb.derive.derive_in_batches`; scipy is imported only when something is stale). Returns how many were derived;
-    those not reached (interrupted, or `stopped()` between two batches) stay stale for the next run."""
+    (`kb.derive.derive_in_batches`; scipy is imported only when something is stale). More than PARALLEL_AFTER of
+    them are derived in `workers` processes (default: one per CPU; kb/derive/parallel.py), this one writing. Returns
+    how many were derived; those not reached (interrupted, or `stopped()` between two batches) stay stale for the
+    next run."""
     stale = derived.stale_subjects(db)
     if not stale:
         return 0
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if workers > 1 and len(stale) > PARALLEL_AFTER:
+        from kb.derive.parallel import derive_parallel
+
+        return derive_parallel(db, stale, DERIVE_BATCH, workers, stopped)
     from kb.derive import derive_in_batches
 
     return derive_in_batches(db, stale, DERIVE_BATCH, stopped)
@@ -176,9 +189,10 @@ class ImportSummary:
 
 
 def import_paths(db: sqlite_utils.Database, paths: list[Path], then_derive: bool = True,
-                 progress: Callable[[int], None] | None = None) -> ImportSummary:
+                 progress: Callable[[int], None] | None = None, workers: int | None = None) -> ImportSummary:
     """Import every saved response in `paths` (files or folders): studies, then article responses; then derive
-    whatever is stale (without `then_derive`, count it).
+    whatever is stale, in `workers` processes when there is much of it (`derive_stale`; without `then_derive`,
+    count it).
 
     A file holding no record kb import reads, a record that does not parse, a refused ZIP member or array element
     is a failure (one line naming the file, and the member or position) and everything else is stored.
@@ -199,7 +213,7 @@ def import_paths(db: sqlite_utils.Database, paths: list[Path], then_derive: bool
     import_studies(db, study_files, progress, summary)
     summary.article_ids = import_articles(db, article_files, summary.failed)
     if then_derive:
-        summary.derived = derive_stale(db)
+        summary.derived = derive_stale(db, workers=workers)
     else:
         summary.stale = stale_count(db)
     return summary

@@ -47,22 +47,33 @@ def check_rows(db: sqlite_utils.Database, subject: str) -> list[dict]:
     return rows
 
 
+def with_linked(db: sqlite_utils.Database, nct_ids, article_ids) -> tuple[set[str], set[str], list[str]]:
+    """The trials and articles stored among those given and those linked to them through a stored article, and
+    every trial linked (stored, or only linked to an article, whose endpoint comparison lists its endpoints).
+
+    A link to an article the KB does not hold adds nothing to derive: that article has no rows, and the other trials
+    citing it (a reporting guideline may be cited by thousands) are not linked through it."""
+    article_ids = {a for a in article_ids if db.execute("SELECT 1 FROM articles WHERE article_id = ?", [a]).fetchone()}
+    nct_ids = set(nct_ids)
+    for nct in list(nct_ids):
+        article_ids |= {r[0] for r in db.execute("SELECT l.article_id FROM article_trials l JOIN articles a "
+                                                 "ON a.article_id = l.article_id WHERE l.nct_id = ?", [nct])}
+    for aid in list(article_ids):
+        nct_ids |= {r["nct_id"] for r in documents.rows_where(db, "article_trials", "article_id = ?", [aid])}
+    linked = sorted(nct_ids)
+    nct_ids = {n for n in nct_ids if db.execute("SELECT 1 FROM trials WHERE nct_id = ?", [n]).fetchone()}
+    return nct_ids, article_ids, linked
+
+
 def rederive(db: sqlite_utils.Database, nct_ids=(), article_ids=(), every_trial: bool = False) -> set[str]:
     """Re-extract and re-check the given trials and articles, and everything linked to them, in one transaction;
     then recompute their computed rows (endpoint_comparison), those of every trial when `every_trial`, and record
     what they were derived from. Returns the trials and articles derived."""
-    nct_ids, article_ids = set(nct_ids), set(article_ids)
-    for nct in list(nct_ids):
-        article_ids |= {r["article_id"] for r in db["article_trials"].rows_where("nct_id = ?", [nct])}
-    for aid in list(article_ids):
-        nct_ids |= {r["nct_id"] for r in db["article_trials"].rows_where("article_id = ?", [aid])}
-    linked = sorted(nct_ids)  # with the trials only linked to an article, whose comparison lists its endpoints
-    nct_ids = {n for n in nct_ids if db["trials"].count_where("nct_id = ?", [n])}
-    article_ids = {a for a in article_ids if db["articles"].count_where("article_id = ?", [a])}
+    nct_ids, article_ids, linked = with_linked(db, nct_ids, article_ids)
     with db.atomic():
         docs = [documents.Document(None, trial_rows(db, nct), {"regimen": {"subject": nct, "source": "registry"}})
                 for nct in sorted(nct_ids)]
-        docs += [documents.Document(None, article_rows(db, db["articles"].get(aid)),
+        docs += [documents.Document(None, article_rows(db, documents.get_row(db, "articles", aid)),
                                     {t: {"subject": aid, "source": "publication"}
                                      for t in ("regimen", "endpoints", "results")})
                  for aid in sorted(article_ids)]

@@ -36,6 +36,7 @@ from kb.checks.bounds import estimate_in_interval
 from kb.checks.verdict import Verdict, not_checkable
 from kb.derive.pairing import TWO_GROUPS, between, same_sentence, with_pairing
 from kb.derive.shares import parts_checks, percent_check, two_proportions
+from kb.store.documents import get_row, rows_where
 
 REDUCTION = re.compile(r"reduction|reduc|decreas|declin|fall|drop|lower", re.IGNORECASE)
 CHANGE = re.compile(r"reduc|decreas|declin|fall|drop|chang|increas|improv|rise|gain|differ", re.IGNORECASE)
@@ -64,9 +65,9 @@ def sample_size(rows: list[dict]) -> dict | None:
 
 
 def article_checks(db: sqlite_utils.Database, aid: str) -> list[tuple[Verdict, list[str]]]:
-    rows = list(db["results"].rows_where("subject = ? and source = 'publication' and kind = 'abstract'", [aid],
-                                         order_by="span_start"))
-    return statistics_checks(rows, db["articles"].get(aid)["abstract"] or "")
+    rows = list(rows_where(db, "results", "subject = ? and source = 'publication' and kind = 'abstract'", [aid],
+                           order_by="span_start"))
+    return statistics_checks(rows, get_row(db, "articles", aid)["abstract"] or "")
 
 
 def statistics_checks(rows: list[dict], text: str) -> list[tuple[Verdict, list[str]]]:

@@ -63,13 +63,21 @@ def refresh_endpoint_comparison(db: sqlite_utils.Database, nct_ids=None) -> None
     if nct_ids is None:  # every trial the query can yield rows for, and every trial that has rows
         nct_ids = [r[0] for r in db.execute("SELECT subject FROM endpoints UNION SELECT nct_id FROM article_trials "
                                             "UNION SELECT nct_id FROM endpoint_comparison")]
-    insert = f"INSERT INTO endpoint_comparison ({columns}) VALUES ({', '.join('?' * len(names))})"
     for nct_id in nct_ids:
-        fresh = db.execute(f"SELECT * FROM ({ENDPOINT_COMPARISON}) WHERE nct_id = ?", [nct_id]).fetchall()
-        stored = {row[1:]: row[0] for row in
-                  db.execute(f"SELECT rowid, {columns} FROM endpoint_comparison WHERE nct_id = ?", [nct_id])}
-        for row in set(stored) - set(fresh):
-            db.execute("DELETE FROM endpoint_comparison WHERE rowid = ?", [stored[row]])
-        for row in fresh:
-            if row not in stored:
-                db.execute(insert, row)
+        write_comparison(db, nct_id, db.execute(f"SELECT * FROM ({ENDPOINT_COMPARISON}) WHERE nct_id = ?",
+                                                [nct_id]).fetchall())
+
+
+def write_comparison(db: sqlite_utils.Database, nct_id: str, fresh: list[tuple]) -> None:
+    """Make the endpoint_comparison rows of `nct_id` the tuples `fresh` (in the table's column order), deleting
+    and inserting only the rows that differ."""
+    names = list(TABLES["endpoint_comparison"][0])
+    columns = ", ".join(f"[{c}]" for c in names)
+    stored = {row[1:]: row[0] for row in
+              db.execute(f"SELECT rowid, {columns} FROM endpoint_comparison WHERE nct_id = ?", [nct_id])}
+    for row in set(stored) - set(fresh):
+        db.execute("DELETE FROM endpoint_comparison WHERE rowid = ?", [stored[row]])
+    insert = f"INSERT INTO endpoint_comparison ({columns}) VALUES ({', '.join('?' * len(names))})"
+    for row in fresh:
+        if row not in stored:
+            db.execute(insert, row)

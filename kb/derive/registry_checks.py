@@ -14,17 +14,17 @@ from kb.checks.verdict import CONSISTENT, INCONSISTENT, Verdict, make_verdict, n
 from kb.derive.pairing import with_pairing
 from kb.derive.versus import registry_vs_article
 from kb.numbers import Reported
+from kb.store.documents import get_row, rows_where
 
 RATIO = re.compile(r"hazard|odds|risk|ratio|\bHR\b|\bOR\b|\bRR\b", re.IGNORECASE)
 DIFFERENCE = re.compile(r"difference", re.IGNORECASE)
 
 
 def trial_checks(db: sqlite_utils.Database, nct: str) -> list[tuple[Verdict, list[str]]]:
-    trial = db["trials"].get(nct)
+    trial = get_row(db, "trials", nct)
     found = []
-    for row in db["results"].rows_where("subject = ? and source = 'registry' and kind = 'analysis' "
-                                        "and p_text is not null",
-                                        [nct], order_by="id"):
+    for row in rows_where(db, "results", "subject = ? and source = 'registry' and kind = 'analysis' "
+                          "and p_text is not null", [nct], order_by="id"):
         args = (row["value"], row["lower"], row["upper"], row["p_text"])
         level = row["ci_pct"] or "95"
         if RATIO.search(row["statistic"] or ""):
@@ -49,8 +49,8 @@ def _baseline_totals(db: sqlite_utils.Database, nct: str) -> list[tuple[Verdict,
     """Each category's group counts against the registry's own "Total" group; a category nobody is in (every count
     0) is not checked, since there is nothing to add up."""
     cells = {}
-    for row in db["baseline_measurements"].rows_where(
-            "nct_id = ? and param_type in ('COUNT_OF_PARTICIPANTS', 'NUMBER')", [nct], order_by="id"):
+    for row in rows_where(db, "baseline_measurements", "nct_id = ? and param_type in ('COUNT_OF_PARTICIPANTS', "
+                          "'NUMBER')", [nct], order_by="id"):
         cells.setdefault((row["measure"], row["class"], row["category"]), []).append(row)
     found = []
     for cell in cells.values():

@@ -18,6 +18,7 @@ import sqlite_utils
 from kb.checks import percent_of_count
 from kb.checks.verdict import Verdict, not_checkable
 from kb.derive.pairing import with_pairing
+from kb.store.documents import rows_where
 
 GENERIC = {"group", "groups", "arm", "arms", "patients", "participants", "subjects", "the", "with", "and", "treated",
            "receiving", "given", "cohort"}
@@ -26,11 +27,11 @@ GENERIC = {"group", "groups", "arm", "arms", "patients", "participants", "subjec
 def registry_shares(db: sqlite_utils.Database, nct: str, published: list[dict]) -> list[tuple[Verdict, list[str]]]:
     """The checks of the article's group-level percentages (`published`: its results rows) against registry `nct`."""
     arms = {}  # group → (STARTED count, path) of the first period: the arm as randomised
-    for r in db["participant_flow"].rows_where("nct_id = ? and kind = 'milestone' and type = 'STARTED'", [nct],
-                                               order_by="rowid"):
+    for r in rows_where(db, "participant_flow", "nct_id = ? and kind = 'milestone' and type = 'STARTED'", [nct],
+                        order_by="rowid"):
         if r["group"]:
             arms.setdefault(r["group"], (r["count"], r["path"]))
-    events = list(db["adverse_events"].rows_where("nct_id = ? and num_at_risk > 0", [nct], order_by="id"))
+    events = list(rows_where(db, "adverse_events", "nct_id = ? and num_at_risk > 0", [nct], order_by="id"))
     found = []
     for row in published:
         if row["statistic"] != "percent" or not row["group"] or row["n"]:

@@ -20,6 +20,7 @@ from kb.derive.table_rows import table_results
 from kb.extract.endpoints import extract_endpoints, match_endpoints
 from kb.extract.regimen import extract_regimen
 from kb.extract.stats import extract_stats
+from kb.store.documents import get_row, rows_where
 from kb.store.schema import TABLES
 
 METHODS_LABEL = re.compile(r"method|design|intervention|treatment|patients and", re.IGNORECASE)
@@ -34,7 +35,8 @@ def _columns(table: str, row: dict) -> dict:
 
 def _abstract_snapshot(db: sqlite_utils.Database, article: dict) -> str | None:
     origin = json.loads(article.get("field_sources") or "{}").get("abstract")
-    row = next(db["article_sources"].rows_where("article_id = ? and source = ?", [article["article_id"], origin]), None)
+    row = next(rows_where(db, "article_sources", "article_id = ? and source = ?", [article["article_id"], origin]),
+               None)
     return row["snapshot_id"] if row else None
 
 
@@ -44,7 +46,7 @@ def article_rows(db: sqlite_utils.Database, article: dict) -> dict[str, list[dic
     aid, abstract = article["article_id"], article["abstract"] or ""
     common = {"subject": aid, "source": "publication", "snapshot_id": _abstract_snapshot(db, article),
               "path": "abstract"}
-    methods = [s for s in db["abstract_sections"].rows_where("article_id = ?", [aid], order_by="position")
+    methods = [s for s in rows_where(db, "abstract_sections", "article_id = ?", [aid], order_by="position")
                if METHODS_LABEL.search(s["label"] or "")]
     parts = [(s["span_start"], s["text"]) for s in methods] or [(0, abstract)]
     regimen = [{**row, "span_start": row["span_start"] + offset, "span_end": row["span_end"] + offset}
@@ -79,11 +81,11 @@ def fulltext_results(db: sqlite_utils.Database, aid: str) -> list[dict]:
 def trial_rows(db: sqlite_utils.Database, nct_id: str) -> dict[str, list[dict]]:
     """Regimen lines read from a trial's intervention and arm descriptions. Arms often repeat their intervention's
     schedule: lines with the same drug, dose, frequency, days and cycles are kept once, the most complete one."""
-    trial = db["trials"].get(nct_id)
+    trial = get_row(db, "trials", nct_id)
     texts = [(f"{i['path']}.description", i["description"], i["name"]) for i in
-             db["interventions"].rows_where("nct_id = ? and description is not null", [nct_id], order_by="position")]
+             rows_where(db, "interventions", "nct_id = ? and description is not null", [nct_id], order_by="position")]
     texts += [(f"{a['path']}.description", a["description"], None) for a in
-              db["arms"].rows_where("nct_id = ? and description is not null", [nct_id], order_by="position")]
+              rows_where(db, "arms", "nct_id = ? and description is not null", [nct_id], order_by="position")]
     kept: dict[tuple, dict] = {}
     for path, text, drug in texts:
         for k, row in enumerate(extract_regimen(text, default_drug=drug)):

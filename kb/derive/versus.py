@@ -14,13 +14,14 @@ from kb.extract.common import days_per
 from kb.extract.dates import extract_period
 from kb.extract.endpoints import match_endpoints
 from kb.numbers import Reported
+from kb.store.documents import get_row, rows_where
 
 
 def registry_vs_article(db: sqlite_utils.Database, trial: dict, aid: str) -> list[tuple[Verdict, list[str]]]:
     """Enrollment, enrollment period, endpoints, regimen and posted results of a trial against one article."""
-    article = db["articles"].get(aid)
-    results = list(db["results"].rows_where("subject = ? and source = 'publication' and kind = 'abstract'", [aid],
-                                            order_by="span_start"))
+    article = get_row(db, "articles", aid)
+    results = list(rows_where(db, "results", "subject = ? and source = 'publication' and kind = 'abstract'", [aid],
+                              order_by="span_start"))
     found = [_enrollment(trial, aid, sample_size(results)), _period(trial, article)]
     found += _endpoints(db, trial, aid)
     found.append(_regimen(db, trial, aid))
@@ -76,8 +77,9 @@ def _period(trial: dict, article: dict) -> tuple[Verdict, list[str]]:
 def _endpoints(db: sqlite_utils.Database, trial: dict, aid: str) -> list[tuple[Verdict, list[str]]]:
     """COMPare's classification: registered primary endpoints reported, unreported, or changed; endpoints added."""
     nct = trial["nct_id"]
-    registry = list(db["endpoints"].rows_where("subject = ? and source = 'registry'", [nct], order_by="kind, position"))
-    published = list(db["endpoints"].rows_where("subject = ? and source = 'publication'", [aid], order_by="position"))
+    registry = list(rows_where(db, "endpoints", "subject = ? and source = 'registry'", [nct],
+                               order_by="kind, position"))
+    published = list(rows_where(db, "endpoints", "subject = ? and source = 'publication'", [aid], order_by="position"))
     if registry and not published:
         return [(not_checkable("endpoint_reported", {"article": aid}, "", "The abstract names no endpoints, so the "
                                f"{len(registry)} registered endpoints cannot be compared with it."),
@@ -133,9 +135,9 @@ def _same_time(a: str, b: str) -> bool:
 def _regimen(db: sqlite_utils.Database, trial: dict, aid: str) -> tuple[Verdict, list[str]]:
     """The article's drugs and doses against the registry's interventions."""
     nct = trial["nct_id"]
-    published = list(db["regimen"].rows_where("subject = ? and source = 'publication'", [aid]))
-    registered = list(db["regimen"].rows_where("subject = ? and source = 'registry'", [nct]))
-    names = {r["name"].lower() for r in db["interventions"].rows_where("nct_id = ?", [nct]) if r["name"]}
+    published = list(rows_where(db, "regimen", "subject = ? and source = 'publication'", [aid]))
+    registered = list(rows_where(db, "regimen", "subject = ? and source = 'registry'", [nct]))
+    names = {r["name"].lower() for r in rows_where(db, "interventions", "nct_id = ?", [nct]) if r["name"]}
     inputs = {"article": aid, "publication_drugs": sorted({r["drug"] for r in published}),
               "registry_interventions": sorted(names)}
     uses = [r["id"] for r in published + registered]
@@ -212,7 +214,7 @@ def _shared_numbers(db: sqlite_utils.Database, nct: str, published: list[dict]) 
     equals none is inconsistent only when its measure matches a registry outcome reporting that kind of number
     (the endpoint matching rule); otherwise the two sides are not about the same thing and nothing is said.
     """
-    registry = [r for r in db["results"].rows_where("subject = ? and source = 'registry'", [nct], order_by="id")
+    registry = [r for r in rows_where(db, "results", "subject = ? and source = 'registry'", [nct], order_by="id")
                 if r["value_num"] is not None and _statistic_class(r["statistic"], r["unit"])]
     found = []
     for pub in published:

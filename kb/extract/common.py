@@ -18,6 +18,7 @@ _BLOCK_TAG = re.compile(r"</?(?:p|h\d|div|li|ul|ol|br|tr|td|table|section|title)
 _INLINE_TAG = re.compile(r"</?(?:i|b|em|strong|sub|sup|span|u|a|abbr)\b[^>]{0,200}>", re.I)
 _MIDDLE_DOT = re.compile(r"(?<=\d)·(?=\d)")  # a decimal point as The Lancet prints it: "70·0%"
 _ESCAPE = re.compile(r"\\(?=[^\w\s])")  # CT.gov markdown escapes: "p\<0.001", "\[AUC\]", "mg/m\^2"
+_MARKUP = re.compile(f"{_BLOCK_TAG.pattern}|{_INLINE_TAG.pattern}|{_ESCAPE.pattern}", re.I)
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,7 @@ def clean(text: str) -> Clean:
     """Drop markup and escapes, unify punctuation variants; keep a map back to offsets in `text`."""
     pieces: list[tuple[str, int]] = []
     pos = 0
-    pattern = re.compile(f"{_BLOCK_TAG.pattern}|{_INLINE_TAG.pattern}|{_ESCAPE.pattern}", re.I)
-    for m in pattern.finditer(text):
+    for m in _MARKUP.finditer(text):
         pieces.extend((c, pos + i) for i, c in enumerate(text[pos:m.start()]))
         if _BLOCK_TAG.fullmatch(m.group()):
             pieces.extend((("\n", m.start()), ("\n", m.start())))

@@ -125,6 +125,7 @@ _CYCLE_LENGTH = re.compile(
     rf"(?i:every|ever|each)\s+(?P<n3>{COUNT})\s*(?P<u3>days?|weeks?)|"
     rf"(?i:every)\s+(?P<n4>\d+)[\s-]*(?P<u4>days?|weeks?)\s+(?i:cycles?)|\bq\s?d\s?(?P<n5>\d{{2}})\b|"
     rf"\b(?P<n6>\d+)\s*(?P<u6>wks?|weeks?|days?)\s*[x×*]\s*\d+\s*(?i:cycles)")
+_QD = re.compile(r"\bq\s?d\s?\d{2}\b")  # what _CYCLE_LENGTH reads without the words cycle or course
 _CYCLE_OWN = re.compile(r"\b(?i:cycles?|courses?)\s+(?P<a>\d+)(?:\s*(?:-|–|to|through)\s*(?P<b>\d+))?")
 _CYCLE_TOTAL = re.compile(
     rf"(?i:(?:up\s+)?to\s+)(?P<max>{COUNT})\s+(?:(?:\d+[\s-]*(?:day|week)s?|treatment)[\s-]+)?(?i:cycles|courses)\b|"
@@ -174,7 +175,17 @@ class _Course:
 def extract_regimen(text: str, default_drug: str | None = None) -> list[dict]:
     """Every drug schedule line in `text`; `default_drug` names the drug of an intervention described without it
     (doses with no drug in their sentence go to a heading drug ("Paclitaxel injection:"), else `default_drug`,
-    else the drug of the previous dose)."""
+    else the drug of the previous dose). Registry descriptions repeat from trial to trial ("Placebo tablets once
+    daily"): the rows of the last CACHED distinct (text, drug) pairs are kept, and each call gets its own copies."""
+    return [{**row, "days_list": list(row["days_list"]) if row["days_list"] else row["days_list"]}
+            for row in _extract(text, default_drug)]
+
+
+CACHED = 4096
+
+
+@lru_cache(maxsize=CACHED)
+def _extract(text: str, default_drug: str | None) -> tuple[dict, ...]:
     c = clean(text)
     spans = sentences(c.text)
     doses = [_doses(c.text[s:e]) for s, e in spans]
@@ -192,7 +203,7 @@ def extract_regimen(text: str, default_drug: str | None = None) -> list[dict]:
         named = _mentions(sent) if not found and sent.endswith(":") else []
         heading = _Mention(0, 0, named[-1].drug) if named else None
     _course_totals(rows)
-    return rows
+    return tuple(rows)
 
 
 def _only(values) -> object:
@@ -460,7 +471,7 @@ def _frequency(text: str) -> tuple[str, float | None] | None:
 
 def _frequencies(text: str) -> list[tuple[str, float | None]]:
     """(label, doses per week) of the frequencies stated in `text`, in order, ignoring cycle-length phrases."""
-    text = _CYCLE_LENGTH.sub(lambda m: " " * len(m.group()), text)
+    text = _without_cycle_lengths(text)
     hits = []
     for rx, label, per_week in _FREQUENCIES:
         m = rx.search(text)
@@ -483,7 +494,7 @@ def _frequencies(text: str) -> list[tuple[str, float | None]]:
 
 def _days(text: str) -> tuple[str, list[int]] | None:
     """Administration days within a cycle: "days 1-21" -> ("1-21", [1..21]), "D1,8" -> ("1,8", [1, 8])."""
-    m = _DAYS.search(_CYCLE_LENGTH.sub(lambda x: " " * len(x.group()), text))
+    m = _DAYS.search(_without_cycle_lengths(text))
     if not m:
         return None
     if m.group("list"):
@@ -499,7 +510,22 @@ def _days(text: str) -> tuple[str, list[int]] | None:
     return text, days
 
 
+def _may_state_cycle(text: str) -> bool:
+    """Whether `text` has a word every cycle-length phrase needs (cycle, course, or "qd21"): most texts have none,
+    and the full pattern is slow to fail."""
+    low = text.lower()
+    return "cycl" in low or "course" in low or _QD.search(text) is not None
+
+
+def _without_cycle_lengths(text: str) -> str:
+    """`text` with its cycle-length phrases blanked (offsets kept)."""
+    return _CYCLE_LENGTH.sub(lambda m: " " * len(m.group()), text) if _may_state_cycle(text) else text
+
+
+@lru_cache(maxsize=512)
 def _cycle_length(text: str) -> int | None:
+    if not _may_state_cycle(text):
+        return None
     m = _CYCLE_LENGTH.search(text)
     if not m:
         return None
@@ -508,8 +534,12 @@ def _cycle_length(text: str) -> int | None:
     return int(parse_number(n).value * (7 if unit.lower().startswith("w") else 1))
 
 
+@lru_cache(maxsize=512)
 def _cycle_total(text: str) -> tuple[str, int | None] | None:
     """(cycles text, number of cycles) of a whole course: ("1-6", 6), ("up to 4", None), ("until progression", None)."""
+    low = text.lower()
+    if "cycle" not in low and "course" not in low and "progression" not in low:
+        return None
     m = _CYCLE_TOTAL.search(_CYCLE_LENGTH.sub(lambda x: x.group() if "cycles" in x.group() else " " * len(x.group()),
                                               text))
     if not m:

@@ -76,3 +76,17 @@ def record(db: sqlite_utils.Database, nct_ids, article_ids, version: str = DERIV
     """Record what the given trials' and articles' derived rows were just computed from (inside derive's
     transaction); a subject whose record is already this one is not written (a second derive writes nothing)."""
     db.execute(_RECORD, [version, json.dumps(sorted(nct_ids)), json.dumps(sorted(article_ids))])
+
+
+def write(db: sqlite_utils.Database, rows: list[dict]) -> None:
+    """Store `derived` rows computed elsewhere (a derive worker: what it read, in its own read transaction); a row
+    already stored as it is is not written. A subject whose inputs changed since it was read stays stale."""
+    db.conn.executemany(_WRITE, [(r["subject"], r["kind"], r["derived_from"], r["version"]) for r in rows])
+
+
+_WRITE = """
+INSERT INTO derived (subject, kind, derived_from, version) VALUES (?, ?, ?, ?)
+ON CONFLICT (subject) DO UPDATE SET kind = excluded.kind, derived_from = excluded.derived_from,
+  version = excluded.version
+WHERE kind IS NOT excluded.kind OR derived_from IS NOT excluded.derived_from OR version IS NOT excluded.version
+"""

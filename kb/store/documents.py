@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
 
 import sqlite_utils
-from sqlite_utils.db import PrimaryKeyRequired, jsonify_if_needed
+from sqlite_utils.db import NotFoundError, PrimaryKeyRequired, jsonify_if_needed
 
 from harvest.http import Fetched
 from kb.store.schema import TABLES
@@ -46,6 +46,24 @@ def snapshot_row(fetched: Fetched) -> dict:
         "fetched_at": fetched.fetched_at, "status": fetched.status, "content_type": fetched.content_type,
         "sha256": fetched.sha256, "size": len(fetched.body), "body": fetched.body,
     }
+
+
+def rows_where(db: sqlite_utils.Database, table: str, where: str, params=(), order_by: str | None = None
+               ) -> Iterator[dict]:
+    """The rows `db[table].rows_where(where, params, order_by=...)` gives, without sqlite-utils' work around every
+    statement (schema look-ups, a savepoint): derive reads a few rows of many tables per subject."""
+    cursor = db.conn.execute(f"SELECT * FROM [{table}] WHERE {where}" + (f" ORDER BY {order_by}" if order_by else ""),
+                             params)
+    keys = [d[0] for d in cursor.description]
+    return (dict(zip(keys, row)) for row in cursor)
+
+
+def get_row(db: sqlite_utils.Database, table: str, key) -> dict:
+    """The row of `table` whose (one-column) primary key is `key`, as `db[table].get(key)` (NotFoundError)."""
+    found = next(rows_where(db, table, f"[{TABLES[table][1][0]}] = ?", [key]), None)
+    if found is None:
+        raise NotFoundError(f"no {table} row {key!r}")
+    return found
 
 
 def where_clause(columns) -> str:
