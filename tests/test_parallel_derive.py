@@ -1,7 +1,8 @@
 """Derive in worker processes (kb/derive/parallel.py) writes the rows a serial derive writes, table by table.
 
 The inputs are recorded responses: the 100-study NSCLC bulk download, NCT00791778 with results, and the seed article
-(PubMed, Crossref, J-STAGE: reconstructed, tests/conftest.py SEED_FILES) linked to its trial, so that chunks hold
+(PubMed, Crossref, J-STAGE: reconstructed, tests/conftest.py SEED_FILES) linked to its trial, the real JATS articles
+of tests/fixtures/jats (full-text sections and tables), so that chunks hold
 trials with and without articles and a subject linked across chunks.
 """
 
@@ -18,7 +19,9 @@ from kb.store.schema import open_db
 from .conftest import SEED_FILES, db_dump, fixture_path
 
 FILES = [fixture_path("ctgov", "v2_bulk_ctg-studies_nsclc_100studies_nsclcbench.json"),
-         fixture_path("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json"), *SEED_FILES]
+         fixture_path("ctgov", "v2_study_NCT00791778_sorafenib_ovarian_with_results_biomcp.json"), *SEED_FILES,
+         *sorted(fixture_path("jats").glob("*.nxml"))]  # real JATS: full-text sections and tables derive too
+SUBJECTS = 101 + 1 + 5  # the studies, the seed article and the JATS articles
 
 
 def rows(db_path) -> dict[str, list[str]]:
@@ -37,7 +40,7 @@ def kbs(tmp_path_factory) -> dict:
             summary = pipeline.import_paths(db, FILES, then_derive=False)
             assert summary.stored == 101 and summary.article_ids and not summary.failed
             stale = derived.stale_subjects(db)
-            assert len(stale) == 102
+            assert len(stale) == SUBJECTS
             if how == "serial":
                 found["count"] = derive_in_batches(db, stale, 7)
             else:
@@ -49,7 +52,7 @@ def kbs(tmp_path_factory) -> dict:
 
 def test_a_parallel_derive_writes_the_rows_of_a_serial_derive_table_by_table(kbs):
     serial, parallel = rows(kbs["serial"]), rows(kbs["parallel"])
-    assert kbs["count"] == kbs["parallel_count"] == 102
+    assert kbs["count"] == kbs["parallel_count"] == SUBJECTS
     assert all(serial[table] for table in WRITES)  # every table derive writes has rows to compare
     for table in WRITES:
         assert parallel[table] == serial[table], table
@@ -60,7 +63,7 @@ def test_a_second_parallel_derive_writes_nothing(kbs):
     with open_db(str(kbs["parallel"])) as db:
         subjects = [(r[0], "trial") for r in db.execute("SELECT nct_id FROM trials")]
         subjects += [(r[0], "article") for r in db.execute("SELECT article_id FROM articles")]
-        assert derive_parallel(db, subjects, 50, workers=2) == 102
+        assert derive_parallel(db, subjects, 50, workers=2) == SUBJECTS
     assert db_dump(kbs["parallel"]) == before
 
 
@@ -73,7 +76,7 @@ def test_an_import_derives_in_workers_above_the_threshold(tmp_path, kbs, monkeyp
                         lambda *args, **kwargs: used.append(args[3]) or derive_parallel(*args, **kwargs))
     with open_db(str(tmp_path / "kb.db")) as db:
         summary = pipeline.import_paths(db, FILES, workers=2)
-    assert used == [2] and summary.derived == 102
+    assert used == [2] and summary.derived == SUBJECTS
     assert rows(tmp_path / "kb.db") == rows(kbs["serial"])
 
 
@@ -93,7 +96,7 @@ def test_a_parallel_derive_interrupted_between_chunks_keeps_them_and_the_next_ru
         with pytest.raises(KeyboardInterrupt):
             derive_parallel(db, derived.stale_subjects(db), 7, workers=2, stopped=ctrl_c)
         left = derived.stale_subjects(db)
-        assert 0 < len(left) <= 102 - 14
+        assert 0 < len(left) <= SUBJECTS - 14
         assert pipeline.derive_stale(db, workers=1) == len(left)
         assert derived.stale_subjects(db) == []
     assert rows(tmp_path / "kb.db") == rows(kbs["serial"])
