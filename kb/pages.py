@@ -21,7 +21,7 @@ from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup
 
 SIGNIFICANT_DIGITS = 4  # numbers in JSON cells, on the page only (the database and the JSON API keep every digit)
-LONGEST_SHOWN = 32  # ids up to this many characters are shown whole (check ids, NCT IDs, article ids)
+LONGEST_SHOWN = 40  # ids up to this many characters are shown whole (check ids, NCT IDs, article ids)
 SHORT_FORM = 44  # longer ids are shown in at most this many characters
 _SUBJECT = re.compile(r"NCT\d{8}|pmid:\d+|pmcid:PMC\d+|doi:10\.\d+/[^/]+|[^/]*")  # (kb.derive.rows: ids begin with it)
 _TRIAL_ROW = re.compile(r"/kb/trials/(NCT\d{8})")
