@@ -736,7 +736,7 @@ def main() -> None:
         try:
             texts = templates()
             refreshed = bench_refresh(texts, work, [int(s) for s in args.refresh_sizes.split(",")])
-            if "area" not in args.skip:
+            if "area" not in set(args.skip.split(",")):
                 bench_area(texts, work)
         finally:
             if not args.keep:

@@ -120,7 +120,8 @@ class TableCell(TypedDict):
     """One cell of a full-text table once spanning cells are resolved: a cell spanning k rows or columns is given once,
     at its top-left `row`/`col` (0-based, header rows first), with `rowspan`/`colspan`. `header` is true for cells of
     the table's head (or marked as headers); `column_headers` holds the texts of the header cells above the cell,
-    outermost first, and `row_headers` those of the stub cells left of it (both empty for header cells). `text` is the
+    outermost first, and `row_headers` the label of the group of rows it sits in (a row with text only in its first
+    column), then the stub cell and `<th>` cells left of it (both empty for header cells). `text` is the
     cell's plain text as printed."""
 
     row: int

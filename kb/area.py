@@ -77,8 +77,9 @@ def build_area(db: sqlite_utils.Database, query: dict[str, str], emit: Emit = qu
 
 def stored_pages(db: sqlite_utils.Database, key: str) -> list[bytes]:
     """The bodies of the pages of search `key` the KB holds, in order."""
-    rows = db.execute("select key, body from snapshots where source = ? and key like ?",
-                      [ctgov.SOURCE.name, f"{key} page %"]).fetchall()
+    prefix = f"{key} page "  # compared exactly: LIKE would ignore case and read _ and % in the search as wildcards
+    rows = db.execute("select key, body from snapshots where source = ? and substr(key, 1, ?) = ?",
+                      [ctgov.SOURCE.name, len(prefix), prefix]).fetchall()
     numbered = {int(name.rsplit(" ", 1)[1]): body for name, body in rows if name.rsplit(" ", 1)[1].isdigit()}
     return [numbered[n] for n in sorted(numbered)]
 
@@ -141,8 +142,10 @@ def _articles(db: sqlite_utils.Database, nct_ids: list[str], summary: AreaSummar
         for fetched in pubmed.fetch(wanted):
             asked = fetched.key.split(",")
             found = [f for f in articles.parse_response(fetched) if f.record["ids"]["pmid"] in asked]
-            documents.save(db, [documents.Document(fetched, {})])  # kept: these PMIDs are not asked again
             articles.save_articles(db, articles.merge_found(found))
+            # then the response itself (its PMIDs are not asked again): after the articles, so that a stop between
+            # the two leaves them to be asked again rather than marked asked and missing
+            documents.save(db, [documents.Document(fetched, {})])
             returned = {f.record["ids"]["pmid"] for f in found}
             summary.articles += len(returned)
             summary.not_returned += [pmid for pmid in asked if pmid not in returned]

@@ -175,7 +175,7 @@ def _area(db_path: str, query: dict[str, str | None]):
 @uses_kb
 def import_(paths, derive, workers, db_path):
     """Load saved responses without network: study JSON, the registry's JSON array or ZIP download, and article
-    responses (PubMed XML, Crossref or Europe PMC JSON, J-STAGE pages, CiNii Research JSON-LD).
+    responses (PubMed XML, Crossref or Europe PMC JSON, J-STAGE pages, CiNii Research JSON-LD, JATS full text).
 
     Example: kb import ctg-studies.json.zip --db kb.db
     """

@@ -1,6 +1,6 @@
 """trial-kb's pages beyond cells (`kb.serve.datasette_for` registers this plugin beside kb.links, which uses it too):
 row ids shown short (`short_id`, a filter of kb/templates/_table.html), numbers rounded, the page of a trial
-that has no registry record (a 404 otherwise, though articles name the trial and link to it), and the home page
+that has no registry record (a bare 404 otherwise, though the KB's pages link every NCT ID they show), and the home page
 (kb/templates/index.html) without Datasette's count of every table's rows, the slowest part of its own.
 
 A stored row's id is its subject, source and JSON path (NCT00791778/registry/resultsSection.outcomeMeasuresModule.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from datasette import hookimpl
 from datasette.utils import tilde_encode
@@ -42,10 +42,13 @@ async def table_page(datasette, request):
     for row in (await db.execute(CHECKS_OF_CELLS, {"article": table["article_id"], "path": table["path"]})).rows:
         if place := _CELL.search(row["path"]):
             checks.setdefault((int(place[1]) - 1, int(place[2]) - 1), []).append(dict(row))
+    by_row: dict[int, list[dict]] = {}
+    for cell in cells:  # ordered by row, col
+        by_row.setdefault(cell["row"], []).append(cell)
     grid = []
-    for r in sorted({c["row"] for c in cells}):
+    for r in sorted(by_row):
         line = []
-        for cell in (c for c in cells if c["row"] == r):
+        for cell in by_row[r]:
             own = checks.get((cell["row"], cell["col"]), [])
             worst = min((SEVERITY.index(c["verdict"]) for c in own), default=None)
             line.append({**cell, "checks": [{**c, "href": datasette.urls.row(DATABASE, "checks", tilde_encode(c["id"]))}
@@ -55,7 +58,7 @@ async def table_page(datasette, request):
     html = await datasette.render_template("article_table.html", {
         "table": table, "grid": grid, "article_href": datasette.urls.row(DATABASE, "articles",
                                                                         tilde_encode(table["article_id"])),
-        "cells_href": datasette.urls.table(DATABASE, "table_cells") + f"?table_id={tilde_encode(table_id)}"},
+        "cells_href": datasette.urls.table(DATABASE, "table_cells") + f"?table_id={quote(table_id, safe='')}"},
         request=request)
     return Response.html(html)
 

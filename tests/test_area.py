@@ -194,3 +194,16 @@ def test_a_search_whose_next_page_token_repeats_ends_with_an_error(server):
     with pytest.raises(ParseError, match="given twice: the pages would never end"):
         list(ctgov.search(5, query_cond="Phelan-McDermid Syndrome"))
     assert len(server.requests) == 2
+
+
+def test_the_pages_of_one_search_are_never_those_of_another_spelled_alike(tmp_path):
+    """Stored pages are found by their search's exact key: not case-folded, `_` and `%` not wildcards."""
+    from kb.area import stored_pages
+
+    db = open_db(str(tmp_path / "kb.db"))
+    keys = {ctgov.search_key(**{"query.cond": text}): text for text in ("NSCLC", "nsclc", "NSCLC_2", "NSCLC%")}
+    assert len(keys) == 4
+    db["snapshots"].insert_all([{"id": f"s{i}", "source": ctgov.SOURCE.name, "key": f"{key} page 1",
+                                 "body": text.encode()} for i, (key, text) in enumerate(keys.items())])
+    for key, text in keys.items():
+        assert stored_pages(db, key) == [text.encode()]

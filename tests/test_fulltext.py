@@ -238,7 +238,7 @@ def test_statistics_of_results_sections_are_results_rows_pointing_at_their_secti
         rows = [db["results"].get(i) for i in json.loads(uses) if "/publication/" in i]
         kinds = {r["kind"] for r in rows}
         if kind == "abstract_vs_fulltext":
-            assert kinds in ({"abstract", "fulltext"}, {"abstract", "table"})
+            assert kinds == {"abstract", "fulltext"}
         elif "fulltext" in kinds:  # a Results section's check reads that section's numbers only
             assert kinds == {"fulltext"} and len({r["path"] for r in rows}) == 1
 
@@ -345,6 +345,12 @@ async def test_a_table_is_served_as_printed_with_its_checked_cells_linked_to_the
     assert cell.a["title"] == check["detail"]
     used = [db["results"].get(i) for i in json.loads(check["uses"])]
     assert any(r["path"].endswith("/cell[4,2]") and r["value"] == "75.8" for r in used)  # row 4, column 2 as printed
+    href = page.find("a", string="cells as rows")["href"]
+    listed = (await datasette.client.get(href.replace("/table_cells?", "/table_cells.json?_shape=array&"))).json()
+    assert len(listed) == db["table_cells"].count_where("table_id = ?", [table["id"]]) > 0
     assert (await datasette.client.get("/kb/-/table/pmid:1/table/9")).status_code == 404
+    db["article_tables"].update(table["id"], {"caption": '<script>window.__pwned = 1</script>"&'})
+    shown = (await datasette.client.get(f"/kb/-/table/{table['id']}")).text
+    assert "<script>window.__pwned" not in shown and "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in shown
     row_page = (await datasette.client.get(f"/kb/article_tables/{tilde_encode(table['id'])}")).text
     assert f'href="/kb/-/table/{table["id"]}"' in row_page

@@ -1,6 +1,6 @@
 """Checks of an article's full text beyond its tables: the numbers of each Results section recomputed from one another
 (the abstract's checks, `statistics_checks`, on the section's own rows and text), and the quantities the abstract
-and the full text both report compared (`kb.checks.twice`).
+and a Results section both report compared (`kb.checks.twice`).
 
 A quantity is the same in both places only on this evidence: an estimate with its interval written identically
 (statistic, value, lower and upper bound: "HR 0.75 (95% CI 0.60 to 0.93)"), whose p-values are then compared; or a
@@ -18,23 +18,24 @@ from kb.checks.twice import reported_twice
 from kb.checks.verdict import Verdict
 from kb.derive.abstract_checks import statistics_checks
 from kb.derive.pairing import with_pairing
+from kb.store.documents import rows_where
 
 
 def fulltext_checks(db: sqlite_utils.Database, aid: str) -> list[tuple[Verdict, list[str]]]:
     """Every check of article `aid`'s Results sections and every quantity its abstract and full text both report."""
     rows = _results(db, aid, "fulltext")
     found = []
-    sections = list(db["article_sections"].rows_where("article_id = ?", [aid], order_by="position"))
+    sections = list(rows_where(db, "article_sections", "article_id = ?", [aid], order_by="position"))
     for section in sections:
         own = [r for r in rows if r["path"] == section["path"]]
         if own:
             found += statistics_checks(own, section["text"] or "")
     headings = {s["path"]: " › ".join(json.loads(s["headings"] or "[]")) or "untitled section" for s in sections}
     for first in _results(db, aid, "abstract"):
-        for second in rows + _results(db, aid, "table"):
+        for second in rows:  # a table cell holds a p or a count alone: no table row is identified this way
             if found_pair := _same_quantity(first, second):
                 quantity, what, a, b = found_pair
-                where = headings.get(second["path"]) or (second["source_text"] or "").split(":")[0]
+                where = headings.get(second["path"], "untitled section")
                 verdict = reported_twice(quantity, what, a, b, where)
                 found.append((with_pairing(verdict, f"the same {quantity} in the abstract and the full text"),
                               [first["id"], second["id"]]))
@@ -42,8 +43,8 @@ def fulltext_checks(db: sqlite_utils.Database, aid: str) -> list[tuple[Verdict, 
 
 
 def _results(db: sqlite_utils.Database, aid: str, kind: str) -> list[dict]:
-    return list(db["results"].rows_where("subject = ? and source = 'publication' and kind = ?", [aid, kind],
-                                         order_by="path, span_start"))
+    return list(rows_where(db, "results", "subject = ? and source = 'publication' and kind = ?", [aid, kind],
+                           order_by="path, span_start"))
 
 
 def _same_quantity(first: dict, second: dict) -> tuple[str, str, str, str] | None:

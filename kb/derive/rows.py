@@ -71,7 +71,7 @@ def article_rows(db: sqlite_utils.Database, article: dict) -> dict[str, list[dic
 def fulltext_results(db: sqlite_utils.Database, aid: str) -> list[dict]:
     """The reported statistics of the Results sections of an article's full text, each with its section's path."""
     found = [{**row, "path": s["path"], "snapshot_id": s["snapshot_id"]}
-             for s in db["article_sections"].rows_where("article_id = ?", [aid], order_by="position")
+             for s in rows_where(db, "article_sections", "article_id = ?", [aid], order_by="position")
              if RESULTS_HEADING.match((json.loads(s["headings"]) or [""])[0].strip())
              for row in extract_stats(s["text"])]
     return [_columns("results", {**row, "id": f"{aid}/publication/fulltext/{i}", "subject": aid,

@@ -17,6 +17,7 @@ import sqlite_utils
 from kb.checks.verdict import Verdict
 from kb.derive.table_checks import table_checks
 from kb.extract.tables import TableReading, read_table
+from kb.store.documents import rows_where
 
 RESULT_KEYS = ("measure", "group", "statistic", "value", "value_num", "decimals", "k", "n", "dispersion_type",
                "dispersion", "lower", "upper", "p_text", "path")
@@ -25,11 +26,11 @@ RESULT_KEYS = ("measure", "group", "statistic", "value", "value_num", "decimals"
 def stored_tables(db: sqlite_utils.Database, aid: str) -> list[tuple[dict, TableReading]]:
     """Each stored table of article `aid` (its `article_tables` row) with what `read_table` reads in it."""
     found = []
-    for table in db["article_tables"].rows_where("article_id = ?", [aid], order_by="position"):
+    for table in rows_where(db, "article_tables", "article_id = ?", [aid], order_by="position"):
         cells = [{"row": c["row"], "col": c["col"], "rowspan": c["rowspan"], "colspan": c["colspan"],
                   "header": bool(c["header"]), "column_headers": json.loads(c["column_headers"] or "[]"),
                   "row_headers": json.loads(c["row_headers"] or "[]"), "text": c["text"] or ""}
-                 for c in db["table_cells"].rows_where("table_id = ?", [table["id"]], order_by="row, col")]
+                 for c in rows_where(db, "table_cells", "table_id = ?", [table["id"]], order_by="row, col")]
         footnotes = json.loads(table["footnotes"] or "[]")  # kb.load.fulltext stores the parser's list as JSON
         found.append((table, read_table({"label": table["label"], "caption": table["caption"], "footnotes": footnotes,
                                          "position": table["position"], "cells": cells, "path": table["path"]})))
