@@ -59,8 +59,8 @@ KINDS = {
     "regimen": Kind("the article's drugs and doses against the registry's interventions"),
     "results_posted": Kind("whether the registry has results to compare"),
     "shared_number": Kind("a number both the registry and the article report"),
-    "abstract_vs_fulltext": Kind("a p or a percentage the abstract and the full text both give for the same estimate "
-                                 "and interval, or the same count of n"),
+    "abstract_vs_fulltext": Kind("a p or a percentage the abstract and a Results section both give for the same "
+                                 "estimate and interval, or the same count of n"),
     "registry_percent": Kind("an article's group-level percentage against the registry's arm size or event count"),
 }
 
