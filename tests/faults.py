@@ -1,5 +1,6 @@
 """Running `kb` as its own process for the storage and serving fault tests: as a user who may not write a read-only
-file or folder (even when the tests run as root), `kb serve` on a free loopback port, with bounded waits."""
+file or folder (even when the tests run as root), `kb serve` on a free loopback port, with bounded waits; and, in
+process, a save interrupted at its nth call and the peak memory of a block."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import tracemalloc
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -108,3 +110,29 @@ def stop(process: subprocess.Popen, timeout: float = 15) -> tuple[int, float]:
 
 def have(command: str) -> bool:
     return shutil.which(command) is not None
+
+
+def interrupted_at(call: int, function):
+    """`function`, raising KeyboardInterrupt (Ctrl-C) at its `call`th call instead of running."""
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return function(*args, **kwargs)
+
+    return wrapped
+
+
+@contextmanager
+def peak_memory():
+    """The peak of Python's traced allocations within the block, in bytes: `with peak_memory() as peak: ...;
+    peak[0]`."""
+    peak = [0]
+    tracemalloc.start()
+    try:
+        yield peak
+        peak[0] = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -11,6 +11,7 @@ from kb.store import bulk
 from kb.store.schema import FTS, open_db
 
 from .conftest import fixture_path
+from .faults import interrupted_at
 
 BULK = fixture_path("ctgov", "v2_bulk_ctg-studies_nsclc_100studies_nsclcbench.json")
 
@@ -64,15 +65,7 @@ def test_a_bulk_load_ends_with_the_rows_indexes_and_search_of_an_ordinary_import
 
 def test_an_interrupted_bulk_load_keeps_its_batches_and_gets_its_indexes_back(tmp_path, small_batches, monkeypatch):
     open_db(str(tmp_path / "reference.db"))
-    save, calls = trials.save_studies, []
-
-    def interrupted(db, documents):
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return save(db, documents)
-
-    monkeypatch.setattr(trials, "save_studies", interrupted)
+    monkeypatch.setattr(trials, "save_studies", interrupted_at(4, trials.save_studies))
     db = open_db(str(tmp_path / "kb.db"))
     with pytest.raises(KeyboardInterrupt):
         pipeline.import_studies(db, [BULK])

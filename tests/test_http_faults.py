@@ -22,7 +22,6 @@ import socket
 import subprocess
 import threading
 import time
-import tracemalloc
 import zlib
 from functools import lru_cache
 from pathlib import Path
@@ -39,6 +38,7 @@ from kb.store.schema import open_db
 
 from . import test_refresh as helpers
 from .conftest import db_dump, fixture_bytes
+from .faults import peak_memory
 from .loopback import LoopbackServer, Reply
 from .test_refresh_process import RUN, start, wait_for
 
@@ -245,16 +245,11 @@ def test_a_gzip_bomb_is_refused_after_decompression_within_bounded_memory(server
     bomb = gzip_bomb()
     assert len(bomb) < 2**20  # under a megabyte on the wire, 256 MiB once inflated
     server.route(PATH, Reply(200, bomb, {"Content-Encoding": "gzip"}))
-    tracemalloc.start()
-    try:
-        with pytest.raises(UpstreamError, match=r"^ClinicalTrials.gov NCT00791778: upstream failure: response larger "
-                                                r"than 8,388,608 bytes once decompressed \(KB_MAX_BODY_BYTES\); "
-                                                r"abandoned, nothing kept$"):
-            ctgov.fetch_study("NCT00791778")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 24 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+    with peak_memory() as peak, pytest.raises(
+            UpstreamError, match=r"^ClinicalTrials.gov NCT00791778: upstream failure: response larger than 8,388,608 "
+                                 r"bytes once decompressed \(KB_MAX_BODY_BYTES\); abandoned, nothing kept$"):
+        ctgov.fetch_study("NCT00791778")
+    assert peak[0] < 24 * 2**20, f"peak {peak[0] / 2**20:.1f} MiB"
     assert server.count(PATH) == 1  # refused, not retried
 
 

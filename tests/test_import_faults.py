@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import struct
-import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from kb.cli import cli
 from kb.store.schema import open_db
 
 from .conftest import OFFLINE, fixture_bytes, fixture_path
+from .faults import peak_memory
 
 BULK = fixture_path("ctgov", "v2_bulk_ctg-studies_nsclc_100studies_nsclcbench.json")
 SMALL = fixture_bytes("ctgov", "v2_study_NCT03418623_aact.json")  # a real recorded study, 9 KB
@@ -162,15 +162,11 @@ def test_the_peak_memory_of_a_zip_bomb_import_stays_near_the_limit(tmp_path, mon
             for _ in range(64):
                 member.write(b" " * 2**20)
         z.writestr("small.json", SMALL)
-    tracemalloc.start()
-    try:
+    with peak_memory() as peak:
         summary = pipeline.import_studies(open_db(str(tmp_path / "kb.db")), [archive])
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
     assert summary.stored_ids == ["NCT03418623"] and len(summary.failed) == 1
     assert "bomb.json" in summary.failed[0] and "1048576" in summary.failed[0]
-    assert peak < 8 * 2**20, peak
+    assert peak[0] < 8 * 2**20, peak[0]
 
 
 # --- 6. one bad record fails alone -----------------------------------------------------------------------------------
@@ -235,16 +231,12 @@ def test_an_element_over_the_size_limit_is_skipped_with_bounded_memory(tmp_path,
     big = big.replace(b'"HERE"', b"[" + b"1, " * 3 * 2**20 + b"0]")
     path.write_bytes(b"[" + SMALL + b",\n" + big + b",\n" + OTHER + b"]")
     del big
-    tracemalloc.start()
-    try:
+    with peak_memory() as peak:
         summary = pipeline.import_studies(open_db(str(tmp_path / "kb.db")), [path])
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
     assert summary.stored_ids == ["NCT03418623", "NCT00973089"]
     [failure] = summary.failed
     assert f"{path}[1] (NCT00000002)" in failure and "KB_MAX_BODY_BYTES" in failure
-    assert peak < 8 * 2**20, peak
+    assert peak[0] < 8 * 2**20, peak[0]
 
 
 def test_a_truncated_array_keeps_what_came_before_the_cut(tmp_path):

@@ -26,6 +26,7 @@ from kb.store.schema import open_db
 
 from . import test_refresh as refresh_helpers
 from .conftest import SEED_FILES, db_dump, fixture_bytes, fixture_path
+from .faults import interrupted_at
 from .loopback import Reply
 
 REPO = Path(__file__).parent.parent
@@ -161,15 +162,8 @@ def test_an_import_killed_in_derive_is_completed_by_the_same_import(tmp_path, cl
 
 def test_an_import_interrupted_between_batches_is_completed_by_the_same_import(tmp_path, clean, monkeypatch):
     monkeypatch.setattr(pipeline, "BATCH", 10)
-    save, calls = trials.save_studies, []
-
-    def interrupted(db, documents):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return save(db, documents)
-
-    monkeypatch.setattr(trials, "save_studies", interrupted)
+    save = trials.save_studies
+    monkeypatch.setattr(trials, "save_studies", interrupted_at(2, save))
     result = kb_import(tmp_path / "kb.db")
     assert result.exit_code == 1 and "Aborted" in result.output
     with open_db(str(tmp_path / "kb.db")) as db:
