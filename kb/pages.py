@@ -20,11 +20,12 @@ from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup
 
+DATABASE = "kb"  # the KB's name in every URL (/kb/trials), whatever its file is called (kb.serve)
 SIGNIFICANT_DIGITS = 4  # numbers in JSON cells, on the page only (the database and the JSON API keep every digit)
 LONGEST_SHOWN = 40  # ids up to this many characters are shown whole (check ids, NCT IDs, article ids)
 SHORT_FORM = 44  # longer ids are shown in at most this many characters
 _SUBJECT = re.compile(r"NCT\d{8}|pmid:\d+|pmcid:PMC\d+|doi:10\.\d+/[^/]+|[^/]*")  # (kb.derive.rows: ids begin with it)
-_TRIAL_ROW = re.compile(r"/kb/trials/(NCT\d{8})")
+_TRIAL_ROW = re.compile(rf"/{DATABASE}/trials/(NCT\d{{8}})")
 _STEP = re.compile(r"[/.]")
 _LINK = re.compile(r'<a href="([^"]*)">([^<]*)</a>')
 
@@ -76,9 +77,9 @@ def handle_exception(datasette, request, exception):
         return None
 
     async def page():
-        report = datasette.urls.table("kb", "trial_report") + f"?nct={found[1]}"
-        html = await datasette.render_template("trial_not_harvested.html", {"nct": found[1], "report": report},
-                                               request=request)
+        report = datasette.urls.table(DATABASE, "trial_report") + f"?nct={found[1]}"
+        html = await datasette.render_template(
+            "trial_not_harvested.html", {"nct": found[1], "report": report, "database": DATABASE}, request=request)
         return Response.html(html, status=404)
 
     return page

@@ -33,13 +33,13 @@ from datasette.database import Database
 from datasette.utils import parse_metadata
 
 from kb import links, pages, table_view
+from kb.pages import DATABASE
 from kb.store.access import Unusable, read_only_uri, refuse_empty, remove_empty_wal
 from kb.store.schema import TABLES, pending_upgrade
 
 METADATA = Path(__file__).parent.parent / "metadata.yml"
 TEMPLATES = Path(__file__).parent / "templates"  # Datasette templates of its own: home page, row page, 404 of a trial
 STATIC = Path(__file__).parent / "static"  # served at /kb-static/
-DATABASE = "kb"
 SQL_TIME_LIMIT_MS = 3000
 MiB = 1 << 20
 MAX_VALUE, MAX_ROWS, MAX_RESPONSE, MAX_SQLITE_HEAP = 64 * MiB, 128 * MiB, 256 * MiB, 512 * MiB

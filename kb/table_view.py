@@ -16,7 +16,8 @@ from datasette import hookimpl
 from datasette.utils import tilde_encode
 from datasette.utils.asgi import NotFound, Response
 
-DATABASE = "kb"
+from kb.pages import DATABASE
+
 SEVERITY = ("inconsistent", "consistent_if_truncated", "not_checkable", "consistent")
 _CELL = re.compile(r"/cell\[(\d+),(\d+)\]$")
 CHECKS_OF_CELLS = """
@@ -58,7 +59,8 @@ async def table_page(datasette, request):
     html = await datasette.render_template("article_table.html", {
         "table": table, "grid": grid, "article_href": datasette.urls.row(DATABASE, "articles",
                                                                         tilde_encode(table["article_id"])),
-        "cells_href": datasette.urls.table(DATABASE, "table_cells") + f"?table_id={quote(table_id, safe='')}"},
+        "cells_href": datasette.urls.table(DATABASE, "table_cells") + f"?table_id={quote(table_id, safe='')}",
+        "database": DATABASE},
         request=request)
     return Response.html(html)
 
